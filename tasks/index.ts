@@ -1,0 +1,1 @@
+// Hardhat tasks, one file per area.
