@@ -25,8 +25,9 @@ interface IAgentRegistry {
     }
 
     /// @notice A service in the catalog (the Agent Market).
-    /// @param token Payment token for pay-per-use (zero for quoted tasks).
-    /// @param unitPrice Price of one unit in `token`'s smallest unit (pay-per-use).
+    /// @param token Payment token for pay-per-use; for a quoted task an optional indicative token.
+    /// @param unitPrice Price of one unit in `token`'s smallest unit (pay-per-use); for a quoted
+    ///        task an optional indicative price.
     /// @param mode Payment mode.
     /// @param active Whether the service currently takes business.
     /// @param agentId The agent that sells it.
@@ -262,8 +263,9 @@ interface IAgentRegistry {
     // ------------------------------------------------------------------ operators
 
     /// @notice Authorises `operator` to act and spend for `agentId` until `terms.expiry`, or
-    ///         changes its terms. Re-authorising a revoked operator starts from a clean policy.
-    ///         Controller only.
+    ///         changes its terms. Re-authorising a revoked operator, or one authorised under a
+    ///         previous owner, starts from a clean policy (no limits, no allow-list, no spend
+    ///         history); renewing an expired one keeps its policy. Controller only.
     function setOperator(uint256 agentId, address operator, OperatorTerms calldata terms) external;
 
     /// @notice Sets `operator`'s limit for `token`. A zero `periodCap` forbids the token.
@@ -285,8 +287,10 @@ interface IAgentRegistry {
 
     /// @notice Checks that `spender` may spend `amount` of `token` for `agentId` towards
     ///         `counterpartyId` (0 when no agent is on the other side) and, for an operator,
-    ///         debits its policy. The owner and the agent wallet always may. Only contracts
-    ///         holding `SPENDER_ROLE` (the payment contracts) call this.
+    ///         debits its policy. The owner and the agent wallet always may. A counterparty that
+    ///         does not exist has score 0 for minimum-score policies. The agent's own pause flag is
+    ///         not checked here: callers hiring a provider check {isAgentActive}. Only contracts
+    ///         holding `SPENDER_ROLE` (the payment contracts) call this; stopped while paused.
     /// @return byOperator True when `spender` is an operator whose policy was debited.
     function consumeSpend(
         uint256 agentId,
@@ -302,13 +306,13 @@ interface IAgentRegistry {
     /// @notice An operator's terms and whether it is active now.
     function getOperator(uint256 agentId, address operator) external view returns (OperatorView memory);
 
-    /// @notice An operator's limit for `token` (all zero when none).
+    /// @notice A current (not revoked, same owner) operator's limit for `token`; all zero otherwise.
     function getTokenLimit(uint256 agentId, address operator, address token) external view returns (TokenLimit memory);
 
     /// @notice What `operator` may still spend of `token` right now, within both caps.
     function availableToSpend(uint256 agentId, address operator, address token) external view returns (uint256);
 
-    /// @notice Whether `counterpartyId` is on `operator`'s allow-list.
+    /// @notice Whether `counterpartyId` is on a current (not revoked, same owner) operator's allow-list.
     function isCounterpartyAllowed(
         uint256 agentId,
         address operator,

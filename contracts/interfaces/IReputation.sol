@@ -12,7 +12,11 @@ pragma solidity 0.8.30;
 ///      by `clientAddress`) and carries a weight equal to the value settled (capped at 2^96 - 1).
 ///      Self-dealing (both agents with the same owner) grants no right and counts nothing.
 ///      `giveFeedback` without an unused right reverts; each feedback uses exactly one, and its
-///      weight is the average weight of the rater's unused rights on that agent.
+///      weight is the average weight of the rater's unused rights on that agent. A right earned
+///      in a settled interaction stays valid if either agent changes hands later: the rating is
+///      about that interaction. (ERC-8004's "no feedback from the agent's owner or approved
+///      operators" rule is thereby replaced by the stricter "no feedback without a settled,
+///      non-self-dealing interaction".)
 ///
 ///      Score (basis points, 0-10,000), readable with {score}:
 ///        R = weighted mean of the ratings, each rating read as a percentage
@@ -40,6 +44,7 @@ interface IReputation {
     /// @notice An agent's aggregates, readable in one call.
     /// @dev Task outcome counters are kept on the provider's record; dispute outcomes on both
     ///      sides' records; `tasksAsClient` counts every task the agent settled as client.
+    ///      Three storage slots: task counters, ratings, calls and votes.
     struct AgentRecord {
         uint32 tasksCompleted;
         uint32 tasksAutoCompleted;
@@ -49,13 +54,13 @@ interface IReputation {
         uint32 disputesSplit;
         uint32 tasksAsClient;
         uint32 lastActivity; // timestamp of the last recorded interaction
+        uint32 ratingCount; // feedback given and not revoked
+        uint104 ratingWeight; // sum of the weights of those ratings
+        uint120 ratingWeightedBps; // sum of weight x rating (bps)
         uint64 callsServed;
         uint32 settlementsServed; // pay-per-use settlements as provider
         uint32 votesCoherent;
         uint32 votesIncoherent;
-        uint32 ratingCount; // feedback given and not revoked
-        uint104 ratingWeight; // sum of the weights of those ratings
-        uint120 ratingWeightedBps; // sum of weight x rating (bps)
     }
 
     // ------------------------------------------------------------------ events (ERC-8004)
@@ -117,8 +122,6 @@ interface IReputation {
     error ReputationUnknownAgent(uint256 agentId);
     /// @notice `rater` holds no unused right to rate `agentId`.
     error ReputationNoFeedbackRight(uint256 agentId, address rater);
-    /// @notice The owner of `agentId` may not rate it.
-    error ReputationSelfFeedback(uint256 agentId);
     /// @notice `valueDecimals` above 18 or `|value|` above 1e38.
     error ReputationBadValue(int128 value, uint8 valueDecimals);
     /// @notice A string of `length` bytes exceeds `max`.

@@ -137,6 +137,7 @@ library OperatorPolicy {
         uint256 counterpartyId,
         address reputation
     ) external {
+        // `reputation` is zero when the counterparty does not exist: its score then counts as 0.
         Operator storage op = p.operators[agentId][operator];
         if (!isActive(op, epoch)) revert IAgentRegistry.AgentRegistryNotAuthorized(agentId, operator);
         Limit memory lim = p.limits[agentId][operator][token];
@@ -166,15 +167,23 @@ library OperatorPolicy {
         return op.gen != 0 && op.expiry > block.timestamp && op.epoch == epoch;
     }
 
-    /// @notice The limit that applies to `operator` and `token`, or all zero.
+    /// @notice Whether `op` holds a current authorisation (set, not revoked, same owner), expired or
+    ///      not: renewing an expired operator keeps its policy.
+    function isCurrent(Operator storage op, uint32 epoch) internal view returns (bool) {
+        return op.gen != 0 && op.expiry != 0 && op.epoch == epoch;
+    }
+
+    /// @notice The limit of a current operator for `token`, or all zero.
     function limitOf(
         Policies storage p,
         uint256 agentId,
+        uint32 epoch,
         address operator,
         address token
     ) internal view returns (IAgentRegistry.TokenLimit memory limit) {
+        Operator storage op = p.operators[agentId][operator];
         Limit storage lim = p.limits[agentId][operator][token];
-        if (lim.gen == p.operators[agentId][operator].gen) {
+        if (isCurrent(op, epoch) && lim.gen == op.gen) {
             limit = IAgentRegistry.TokenLimit(lim.perTxCap, lim.periodCap, lim.period, lim.rolling);
         }
     }
@@ -199,15 +208,16 @@ library OperatorPolicy {
         return left < lim.perTxCap ? left : lim.perTxCap;
     }
 
-    /// @notice Whether `counterpartyId` is on `operator`'s current allow-list.
+    /// @notice Whether `counterpartyId` is on a current operator's allow-list.
     function isAllowed(
         Policies storage p,
         uint256 agentId,
+        uint32 epoch,
         address operator,
         uint256 counterpartyId
     ) internal view returns (bool) {
-        uint24 gen = p.allowList[agentId][operator][counterpartyId];
-        return gen != 0 && gen == p.operators[agentId][operator].gen;
+        Operator storage op = p.operators[agentId][operator];
+        return isCurrent(op, epoch) && p.allowList[agentId][operator][counterpartyId] == op.gen;
     }
 
     function _requireActive(

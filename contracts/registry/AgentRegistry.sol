@@ -15,8 +15,9 @@ import {ServiceCatalog} from "../libraries/ServiceCatalog.sol";
 ///         operator spending policies and the service catalog. See {IAgentRegistry}.
 /// @dev Operator policies live in the external library {OperatorPolicy} (same storage, by
 ///      `DELEGATECALL`); the agent `epoch` kept here moves on every transfer, so a new owner never
-///      inherits the old owner's operators. Pausing the registry stops registration, new services, new operators and operator
-///      spending; revocation, unsetting wallets and every view keep working.
+///      inherits the old owner's operators. Pausing the registry stops new business: registration, new
+///      services and `consumeSpend`. Everything an owner does to manage or restrict an agent
+///      (URI, metadata, wallet, operators, limits, allow-lists, service updates) keeps working.
 contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradeable, EIP712Upgradeable {
     // ------------------------------------------------------------------ types
 
@@ -190,7 +191,7 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
     // ------------------------------------------------------------------ operators
 
     /// @inheritdoc IAgentRegistry
-    function setOperator(uint256 agentId, address operator, OperatorTerms calldata terms) external whenNotPaused {
+    function setOperator(uint256 agentId, address operator, OperatorTerms calldata terms) external {
         address owner = _requireController(agentId);
         if (operator == address(0) || operator == owner) revert AgentRegistryBadOperator(operator);
         AgentRegistryStorage storage $ = _getStorage();
@@ -198,12 +199,7 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
     }
 
     /// @inheritdoc IAgentRegistry
-    function setTokenLimit(
-        uint256 agentId,
-        address operator,
-        address token,
-        TokenLimit calldata limit
-    ) external whenNotPaused {
+    function setTokenLimit(uint256 agentId, address operator, address token, TokenLimit calldata limit) external {
         _requireController(agentId);
         _requireNonZero(token);
         AgentRegistryStorage storage $ = _getStorage();
@@ -216,7 +212,7 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
         address operator,
         uint256[] calldata counterpartyIds,
         bool allowed
-    ) external whenNotPaused {
+    ) external {
         _requireController(agentId);
         AgentRegistryStorage storage $ = _getStorage();
         OperatorPolicy.setCounterparties(
@@ -248,8 +244,9 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
         if (owner == address(0)) revert AgentRegistryUnknownAgent(agentId);
         AgentRegistryStorage storage $ = _getStorage();
         AgentData storage a = $.agents[agentId];
-        if (spender == owner || spender == a.wallet) return false;
-        OperatorPolicy.consume($.policies, agentId, a.epoch, spender, token, amount, counterpartyId, $.reputation);
+        if (spender == owner || (spender == a.wallet && spender != address(0))) return false;
+        address rep = _ownerOf(counterpartyId) == address(0) ? address(0) : $.reputation;
+        OperatorPolicy.consume($.policies, agentId, a.epoch, spender, token, amount, counterpartyId, rep);
         return true;
     }
 
@@ -269,7 +266,8 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
 
     /// @inheritdoc IAgentRegistry
     function getTokenLimit(uint256 agentId, address operator, address token) external view returns (TokenLimit memory) {
-        return OperatorPolicy.limitOf(_getStorage().policies, agentId, operator, token);
+        AgentRegistryStorage storage $ = _getStorage();
+        return OperatorPolicy.limitOf($.policies, agentId, $.agents[agentId].epoch, operator, token);
     }
 
     /// @inheritdoc IAgentRegistry
@@ -285,7 +283,8 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
         address operator,
         uint256 counterpartyId
     ) external view returns (bool) {
-        return OperatorPolicy.isAllowed(_getStorage().policies, agentId, operator, counterpartyId);
+        AgentRegistryStorage storage $ = _getStorage();
+        return OperatorPolicy.isAllowed($.policies, agentId, $.agents[agentId].epoch, operator, counterpartyId);
     }
 
     // ------------------------------------------------------------------ service catalog

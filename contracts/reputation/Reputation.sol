@@ -13,11 +13,18 @@ import {IAgentRegistry} from "../interfaces/IAgentRegistry.sol";
 contract Reputation is IReputation, ProtocolBase {
     // ------------------------------------------------------------------ types
 
+    /// @dev Two slots. Tags whose lengths add up to at most 30 bytes (the usual case) are packed
+    ///      into `tags` as [len1][len2][tag1][tag2]; longer pairs set len1 to 0xff and live in
+    ///      `longTags`. Empty tags cost nothing.
     struct Feedback {
         int128 value;
         uint8 valueDecimals;
         bool isRevoked;
         uint96 weight;
+        bytes32 tags;
+    }
+
+    struct Tags {
         string tag1;
         string tag2;
     }
@@ -37,6 +44,7 @@ contract Reputation is IReputation, ProtocolBase {
         mapping(uint256 agentId => mapping(address token => uint256)) volume;
         mapping(uint256 agentId => mapping(address rater => Rater)) raters;
         mapping(uint256 agentId => mapping(address client => mapping(uint64 index => Feedback))) feedback;
+        mapping(uint256 agentId => mapping(address client => mapping(uint64 index => Tags))) longTags;
         mapping(uint256 agentId => address[]) clients;
         mapping(uint256 agentId => mapping(address client => mapping(uint64 index => address[]))) responders;
         mapping(uint256 agentId => mapping(address client => mapping(uint64 index => mapping(address responder => uint64)))) responseCount;
@@ -57,6 +65,8 @@ contract Reputation is IReputation, ProtocolBase {
     uint256 private constant MAX_ENDPOINT_BYTES = 512;
     uint256 private constant MAX_URI_BYTES = 2048;
     int256 private constant MAX_ABS_VALUE = 1e38;
+    uint256 private constant PACKED_TAG_BYTES = 30;
+    uint8 private constant LONG_TAGS = 0xff;
     uint8 private constant MAX_DECIMALS = 18;
 
     // ------------------------------------------------------------------ initializer
@@ -123,7 +133,9 @@ contract Reputation is IReputation, ProtocolBase {
         ReputationStorage storage $ = _getStorage();
         AgentRecord storage p = $.records[providerId];
         uint32 nowTs = uint32(block.timestamp);
-        p.callsServed += uint64(calls);
+        // Saturates instead of reverting: recording must never block a payout.
+        uint256 served = p.callsServed + calls;
+        p.callsServed = served > type(uint64).max ? type(uint64).max : uint64(served);
         p.settlementsServed += 1;
         p.lastActivity = nowTs;
         $.records[payerId].lastActivity = nowTs;
@@ -162,11 +174,9 @@ contract Reputation is IReputation, ProtocolBase {
         _checkLength(bytes(endpoint).length, MAX_ENDPOINT_BYTES);
         _checkLength(bytes(feedbackURI).length, MAX_URI_BYTES);
 
+        // No registry call is needed: rights exist only for agents that exist, and never for
+        // the rated agent's own owner at settlement (self-dealing grants none).
         ReputationStorage storage $ = _getStorage();
-        address owner = $.registry.ownerOfAgent(agentId);
-        if (owner == address(0)) revert ReputationUnknownAgent(agentId);
-        if (owner == msg.sender) revert ReputationSelfFeedback(agentId);
-
         Rater storage r = $.raters[agentId][msg.sender];
         Rater memory rm = r;
         if (rm.rights == 0) revert ReputationNoFeedbackRight(agentId, msg.sender);
@@ -182,8 +192,12 @@ contract Reputation is IReputation, ProtocolBase {
         f.value = value;
         f.valueDecimals = valueDecimals;
         f.weight = uint96(weight); // rights are granted with weights below 2^96
-        if (bytes(tag1).length != 0) f.tag1 = tag1;
-        if (bytes(tag2).length != 0) f.tag2 = tag2;
+        if (bytes(tag1).length + bytes(tag2).length <= PACKED_TAG_BYTES) {
+            if (bytes(tag1).length + bytes(tag2).length != 0) f.tags = _packTags(tag1, tag2);
+        } else {
+            f.tags = bytes32(bytes1(LONG_TAGS));
+            $.longTags[agentId][msg.sender][index] = Tags(tag1, tag2);
+        }
 
         AgentRecord storage rec = $.records[agentId];
         rec.ratingCount += 1;
@@ -256,7 +270,7 @@ contract Reputation is IReputation, ProtocolBase {
             uint64 last = $.raters[agentId][client].lastIndex;
             for (uint64 j = 1; j <= last; ++j) {
                 Feedback storage f = $.feedback[agentId][client][j];
-                if (f.isRevoked || !_matches(f, h1, h2)) continue;
+                if (f.isRevoked || !_matches($, agentId, client, j, h1, h2)) continue;
                 wadSum += int256(f.value) * int256(10 ** (MAX_DECIMALS - f.valueDecimals));
                 ++decimalsSeen[f.valueDecimals];
                 ++count;
@@ -280,8 +294,10 @@ contract Reputation is IReputation, ProtocolBase {
         view
         returns (int128 value, uint8 valueDecimals, string memory tag1, string memory tag2, bool isRevoked)
     {
-        Feedback storage f = _feedbackAt(_getStorage(), agentId, clientAddress, feedbackIndex);
-        return (f.value, f.valueDecimals, f.tag1, f.tag2, f.isRevoked);
+        ReputationStorage storage $ = _getStorage();
+        Feedback storage f = _feedbackAt($, agentId, clientAddress, feedbackIndex);
+        (tag1, tag2) = _tagsOf($, agentId, clientAddress, feedbackIndex);
+        return (f.value, f.valueDecimals, tag1, tag2, f.isRevoked);
     }
 
     /// @inheritdoc IReputation
@@ -322,9 +338,10 @@ contract Reputation is IReputation, ProtocolBase {
             uint64 last = $.raters[agentId][list[i]].lastIndex;
             for (uint64 j = 1; j <= last; ++j) {
                 Feedback storage f = $.feedback[agentId][list[i]][j];
-                if ((f.isRevoked && !includeRevoked) || !_matches(f, h1, h2)) continue;
+                if ((f.isRevoked && !includeRevoked) || !_matches($, agentId, list[i], j, h1, h2)) continue;
                 (clients[n], feedbackIndexes[n], values[n], valueDecimals[n]) = (list[i], j, f.value, f.valueDecimals);
-                (tag1s[n], tag2s[n], revokedStatuses[n]) = (f.tag1, f.tag2, f.isRevoked);
+                (tag1s[n], tag2s[n]) = _tagsOf($, agentId, list[i], j);
+                revokedStatuses[n] = f.isRevoked;
                 ++n;
             }
         }
@@ -454,8 +471,42 @@ contract Reputation is IReputation, ProtocolBase {
         return bytes(tag).length == 0 ? bytes32(0) : keccak256(bytes(tag));
     }
 
-    function _matches(Feedback storage f, bytes32 h1, bytes32 h2) private view returns (bool) {
-        return (h1 == 0 || keccak256(bytes(f.tag1)) == h1) && (h2 == 0 || keccak256(bytes(f.tag2)) == h2);
+    function _matches(
+        ReputationStorage storage $,
+        uint256 agentId,
+        address client,
+        uint64 index,
+        bytes32 h1,
+        bytes32 h2
+    ) private view returns (bool) {
+        if (h1 == 0 && h2 == 0) return true;
+        (string memory tag1, string memory tag2) = _tagsOf($, agentId, client, index);
+        return (h1 == 0 || keccak256(bytes(tag1)) == h1) && (h2 == 0 || keccak256(bytes(tag2)) == h2);
+    }
+
+    /// @dev [len1][len2][tag1][tag2], left-aligned; the caller checked len1 + len2 <= 30.
+    function _packTags(string calldata tag1, string calldata tag2) private pure returns (bytes32) {
+        return bytes32(abi.encodePacked(uint8(bytes(tag1).length), uint8(bytes(tag2).length), tag1, tag2));
+    }
+
+    function _tagsOf(
+        ReputationStorage storage $,
+        uint256 agentId,
+        address client,
+        uint64 index
+    ) private view returns (string memory tag1, string memory tag2) {
+        bytes32 packed = $.feedback[agentId][client][index].tags;
+        uint8 len1 = uint8(packed[0]);
+        if (len1 == LONG_TAGS) {
+            Tags storage t = $.longTags[agentId][client][index];
+            return (t.tag1, t.tag2);
+        }
+        uint8 len2 = uint8(packed[1]);
+        bytes memory b1 = new bytes(len1);
+        bytes memory b2 = new bytes(len2);
+        for (uint256 i; i < len1; ++i) b1[i] = packed[2 + i];
+        for (uint256 i; i < len2; ++i) b2[i] = packed[2 + len1 + i];
+        return (string(b1), string(b2));
     }
 
     function _countClient(
