@@ -1,1 +1,5 @@
 // Hardhat tasks, one file per area.
+import "./protocol";
+import "./agent";
+import "./reputation";
+import "./demo";

@@ -195,7 +195,7 @@ interface IAgentRegistry {
     error AgentRegistryZeroAmount();
     /// @notice `serviceId` does not exist.
     error AgentRegistryUnknownService(uint256 serviceId);
-    /// @notice A pay-per-use service needs a token and a non-zero price; a quoted one neither.
+    /// @notice A pay-per-use service needs a token and a non-zero price (a quoted one may give both as an indication).
     error AgentRegistryBadService();
     /// @notice The agent already lists the maximum number of services.
     error AgentRegistryTooManyServices(uint256 agentId, uint256 max);

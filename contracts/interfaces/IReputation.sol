@@ -24,7 +24,9 @@ pragma solidity 0.8.30;
 ///            value paid; R = 5,000 (neutral) while an agent has no rating.
 ///        P = 2 x (tasks completed + auto-completed + disputes won) + disputes split
 ///        N = 2 x tasks refunded + 4 x disputes lost + disputes split
-///        score = R x (P + 2) / (P + N + 2)     (integer division, rounds down)
+///        score = R x (P + 2) / (P + N + 2)
+///      Integer arithmetic, rounding down at each step: every rating to whole basis points, then
+///      the weighted mean R, then the score.
 ///      So the score never exceeds the rating mean, successes pull it up towards R, refunds pull
 ///      it down and lost disputes twice as hard. Evaluator votes and calls served are recorded
 ///      but do not enter the score.

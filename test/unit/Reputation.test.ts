@@ -4,17 +4,8 @@ import { loadFixture } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { deployWithAgents, PAUSER_ROLE, REPORTER_ROLE, UPGRADER_ROLE } from "../fixtures/system";
+import { Outcome } from "../fixtures/helpers";
 import type { Reputation } from "../../typechain-types";
-
-/** IReputation.TaskOutcome. */
-const Outcome = {
-  Completed: 0,
-  AutoCompleted: 1,
-  Refunded: 2,
-  DisputeProviderWon: 3,
-  DisputeClientWon: 4,
-  DisputeSplit: 5,
-} as const;
 
 const MAX_WEIGHT = 2n ** 96n - 1n;
 const MAX_ABS_VALUE = 10n ** 38n;

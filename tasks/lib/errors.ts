@@ -1,0 +1,327 @@
+// Custom errors, as sentences. The revert data is decoded with the protocol's own ABIs (the
+// OperatorPolicy and ServiceCatalog errors are declared in IAgentRegistry, so the AgentRegistry
+// ABI decodes them) plus OpenZeppelin's and the mocks'; SENTENCES turns each into plain words.
+import { AbiCoder, ErrorFragment, Interface, dataSlice, getAddress, id as keccakId, isHexString } from "ethers";
+import type { ErrorDescription, InterfaceAbi } from "ethers";
+import { HardhatPluginError } from "hardhat/plugins";
+import type { ActionType, TaskArguments } from "hardhat/types";
+import { formatAmount, formatBps, formatTimestamp, shortAddress } from "./context";
+
+export const PLUGIN_NAME = "agent-market";
+
+/** How to show amounts (errors carry none of this) and whom to call by name. */
+export interface ExplainOptions {
+  /** Decimals of the amounts in the error (default 6, the stablecoins). */
+  decimals?: number;
+  /** Token symbol appended to amounts. */
+  symbol?: string;
+  /** Names for addresses, e.g. { "0xabc…": "the hot key" }. */
+  names?: Record<string, string>;
+}
+
+/** Value formatters handed to every sentence. */
+export interface Fmt {
+  amount(value: bigint): string;
+  agent(id: bigint): string;
+  addr(address: string): string;
+  time(seconds: bigint): string;
+  bps(value: bigint): string;
+  role(hash: string): string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Args = Record<string, any>;
+type Sentence = (a: Args, f: Fmt) => string;
+
+const ROLES = ["SPENDER_ROLE", "REPORTER_ROLE", "UPGRADER_ROLE", "PAUSER_ROLE", "PARAMETER_ROLE"];
+
+/** One sentence per error name. Every error of IAgentRegistry and IReputation must be here (tested). */
+export const SENTENCES: Record<string, Sentence> = {
+  // ---------------------------------------------------------------- AgentRegistry (and its libraries)
+  AgentRegistryUnknownAgent: (a) => `Agent #${a.agentId} does not exist.`,
+  AgentRegistryNotController: (a, f) =>
+    `Refused: ${f.addr(a.caller)} may not manage agent #${a.agentId}; only its owner, or an address the owner approved, may.`,
+  AgentRegistryNotAuthorized: (a, f) =>
+    `Refused: ${f.addr(a.spender)} may not spend for agent #${a.agentId}: it is neither the owner, the agent wallet ` +
+    `nor an active operator (never authorised, revoked, expired, or the agent changed hands).`,
+  AgentRegistryEmptyInput: () => `Refused: a required value (URI, metadata key, capability or endpoint) is empty.`,
+  AgentRegistryInputTooLong: (a) => `Refused: an input of ${a.length} bytes is longer than the ${a.max} bytes allowed.`,
+  AgentRegistryReservedKey: () =>
+    `Refused: the metadata key "agentWallet" is reserved; set the wallet with a signed proof (agent:wallet) instead.`,
+  AgentRegistryBadDeadline: (a, f) =>
+    `Refused: the wallet signature's deadline (${f.time(a.deadline)}) must lie between now (${f.time(a.nowTimestamp)}) ` +
+    `and 5 minutes ahead; sign a new proof.`,
+  AgentRegistryInvalidWalletSignature: (a, f) =>
+    `Refused: the proof is not signed by the new wallet ${f.addr(a.wallet)} (or, for a contract wallet, ` +
+    `it does not accept it under ERC-1271).`,
+  AgentRegistrySignatureReplayed: () => `Refused: this wallet proof was already used once; sign a new one.`,
+  AgentRegistryBadExpiry: (a, f) => `Refused: the operator's expiry (${f.time(a.expiry)}) is not in the future.`,
+  AgentRegistryBadScore: (a, f) =>
+    `Refused: a minimum counterparty score of ${f.bps(a.minScoreBps)} is above the maximum of 100.00%.`,
+  AgentRegistryBadOperator: (a, f) =>
+    `Refused: ${f.addr(a.operator)} cannot be an operator: it is the zero address or the agent's owner itself.`,
+  AgentRegistryBadLimit: (a, f) =>
+    `Refused: inconsistent spending limit (per-transaction cap ${f.amount(a.perTxCap)}, period cap ` +
+    `${f.amount(a.periodCap)}, period ${a.period}s): the per-transaction cap may not exceed the period cap, and a ` +
+    `non-zero period cap needs a non-zero per-transaction cap and period.`,
+  AgentRegistryOperatorInactive: (a, f) =>
+    `Refused: ${f.addr(a.operator)} has no active authorisation for agent #${a.agentId} ` +
+    `(never set, revoked, expired, or the agent changed hands).`,
+  AgentRegistryTokenNotAllowed: (a, f) =>
+    `Refused: operator ${f.addr(a.operator)} of agent #${a.agentId} has no spending limit for token ${f.addr(a.token)}.`,
+  AgentRegistryPerTxCapExceeded: (a, f) =>
+    `Refused: this spend of ${f.amount(a.amount)} exceeds the operator's per-transaction cap of ${f.amount(a.cap)}.`,
+  AgentRegistryPeriodCapExceeded: (a, f) =>
+    `Refused: this spend of ${f.amount(a.amount)} exceeds what the operator may still spend this period ` +
+    `(${f.amount(a.available)} left).`,
+  AgentRegistryCounterpartyNotAllowed: (a) =>
+    `Refused: agent #${a.counterpartyId} is not on the operator's allow-list of counterparties.`,
+  AgentRegistryCounterpartyScoreTooLow: (a, f) =>
+    `Refused: agent #${a.counterpartyId} has a reputation score of ${f.bps(a.score)}, below the operator's ` +
+    `minimum of ${f.bps(a.minScore)}.`,
+  AgentRegistryZeroAmount: () => `Refused: a spend of zero.`,
+  AgentRegistryUnknownService: (a) => `Service #${a.serviceId} does not exist.`,
+  AgentRegistryBadService: () => `Refused: a pay-per-use service needs a payment token and a non-zero unit price.`,
+  AgentRegistryTooManyServices: (a) => `Refused: agent #${a.agentId} already lists the maximum of ${a.max} services.`,
+  AgentRegistryBatchTooLarge: (a) => `Refused: ${a.length} entries in one call; at most ${a.max} are allowed.`,
+
+  // ---------------------------------------------------------------- Reputation
+  ReputationUnknownAgent: (a) => `Agent #${a.agentId} does not exist in the identity registry.`,
+  ReputationNoFeedbackRight: (a, f) =>
+    `Refused: ${f.addr(a.rater)} has no unused right to rate agent #${a.agentId}; only the owner of an agent that ` +
+    `settled business with it may, once per settled interaction.`,
+  ReputationBadValue: (a) =>
+    `Refused: the rating ${a.value} with ${a.valueDecimals} decimals is out of range ` +
+    `(at most 18 decimals and an absolute value of at most 1e38).`,
+  ReputationInputTooLong: (a) => `Refused: a text of ${a.length} bytes is longer than the ${a.max} bytes allowed.`,
+  ReputationEmptyInput: () => `Refused: a required text (the response URI) is empty.`,
+  ReputationUnknownFeedback: (a, f) =>
+    `There is no feedback #${a.feedbackIndex} from ${f.addr(a.client)} on agent #${a.agentId}.`,
+  ReputationAlreadyRevoked: (a, f) =>
+    `Feedback #${a.feedbackIndex} from ${f.addr(a.client)} on agent #${a.agentId} was already revoked.`,
+  ReputationClientsRequired: () => `Refused: a summary needs a non-empty list of client addresses.`,
+  ReputationSameAgent: (a) => `Refused: agent #${a.agentId} cannot do business with itself.`,
+  ReputationZeroAmount: () => `Refused: a recorded amount, or number of calls, of zero.`,
+
+  // ---------------------------------------------------------------- protocol base and OpenZeppelin
+  ProtocolZeroAddress: () => `Refused: the zero address was given where a real address is required.`,
+  AccessControlUnauthorizedAccount: (a, f) =>
+    `Refused: ${f.addr(a.account)} does not hold ${f.role(a.neededRole)}, which this action needs.`,
+  AccessControlBadConfirmation: () => `Refused: a role can only be renounced by its holder, for itself.`,
+  EnforcedPause: () => `Refused: the contract is paused; new business is stopped until an admin resumes it.`,
+  ExpectedPause: () => `Refused: the contract is not paused.`,
+  InvalidInitialization: () =>
+    `Refused: this contract is already initialised (or it is an implementation, which never is).`,
+  NotInitializing: () => `Refused: this may only run during initialisation.`,
+  ReentrancyGuardReentrantCall: () => `Refused: a re-entrant call.`,
+  ERC721NonexistentToken: (a) => `Agent #${a.tokenId} does not exist.`,
+  ERC721InsufficientApproval: (a, f) =>
+    `Refused: ${f.addr(a.operator)} neither owns agent #${a.tokenId} nor is approved to move it.`,
+  ERC721IncorrectOwner: (a, f) =>
+    `Refused: agent #${a.tokenId} belongs to ${f.addr(a.owner)}, not ${f.addr(a.sender)}.`,
+  ERC721InvalidReceiver: (a, f) => `Refused: ${f.addr(a.receiver)} cannot receive agent identities (ERC-721).`,
+  ERC721InvalidOwner: (a, f) => `Refused: ${f.addr(a.owner)} cannot own an agent.`,
+  ERC721InvalidApprover: (a, f) => `Refused: ${f.addr(a.approver)} may not approve for this agent.`,
+  ERC721InvalidOperator: (a, f) => `Refused: ${f.addr(a.operator)} cannot be an ERC-721 operator.`,
+  ERC721InvalidSender: (a, f) => `Refused: ${f.addr(a.sender)} cannot send this agent.`,
+  ERC20InsufficientBalance: (a, f) =>
+    `Refused: ${f.addr(a.sender)} holds ${f.amount(a.balance)} but ${f.amount(a.needed)} is needed.`,
+  ERC20InsufficientAllowance: (a, f) =>
+    `Refused: ${f.addr(a.spender)} may move only ${f.amount(a.allowance)} of these tokens, ` +
+    `but ${f.amount(a.needed)} is needed (approve more first).`,
+  ERC20InvalidSender: (a, f) => `Refused: tokens cannot be sent from ${f.addr(a.sender)}.`,
+  ERC20InvalidReceiver: (a, f) => `Refused: tokens cannot be sent to ${f.addr(a.receiver)}.`,
+  ERC20InvalidApprover: (a, f) => `Refused: ${f.addr(a.approver)} cannot approve.`,
+  ERC20InvalidSpender: (a, f) => `Refused: ${f.addr(a.spender)} cannot be approved.`,
+  ERC2612ExpiredSignature: (a, f) => `Refused: the permit expired at ${f.time(a.deadline)}.`,
+  ERC2612InvalidSigner: (a, f) => `Refused: the permit is signed by ${f.addr(a.signer)}, not by ${f.addr(a.owner)}.`,
+  InvalidAccountNonce: (a, f) =>
+    `Refused: ${f.addr(a.account)}'s nonce is ${a.currentNonce}; the signature used another.`,
+  UUPSUnauthorizedCallContext: () => `Refused: upgrades must go through the proxy.`,
+  UUPSUnsupportedProxiableUUID: () => `Refused: the new implementation is not a compatible UUPS implementation.`,
+  ERC1967InvalidImplementation: (a, f) => `Refused: ${f.addr(a.implementation)} is not a contract implementation.`,
+  ERC1967NonPayable: () => `Refused: this call may not carry native currency.`,
+
+  // ---------------------------------------------------------------- mocks
+  MockStablecoinAuthorizationNotYetValid: (a, f) =>
+    `Refused: the transfer authorisation is valid only after ${f.time(a.validAfter)}.`,
+  MockStablecoinAuthorizationExpired: (a, f) =>
+    `Refused: the transfer authorisation expired at ${f.time(a.validBefore)}.`,
+  MockStablecoinAuthorizationUsed: (a, f) =>
+    `Refused: ${f.addr(a.authorizer)}'s authorisation nonce was already used or cancelled.`,
+  MockStablecoinInvalidSignature: () => `Refused: the transfer authorisation's signature is not the payer's.`,
+  MockStablecoinCallerMustBePayee: (a, f) =>
+    `Refused: only the payee ${f.addr(a.payee)} may submit this authorisation, not ${f.addr(a.caller)}.`,
+  MockBlacklistTokenBlacklisted: (a, f) => `Refused: the token has blacklisted ${f.addr(a.account)}.`,
+  MockERC1271WalletNotOwner: (a, f) => `Refused: ${f.addr(a.caller)} does not own this contract wallet.`,
+  MockFeeOnTransferTokenInvalidFee: (a, f) => `Refused: a fee of ${f.bps(a.feeBps)} is above 100%.`,
+  MockReentrantTokenZeroTarget: () => `Refused: the re-entry target is the zero address.`,
+  MockRevertingReceiverRejected: (a, f) =>
+    `Refused: the receiving contract rejects payments (from ${f.addr(a.sender)}).`,
+  MockRevertingReceiverERC721Rejected: (a) => `Refused: the receiving contract rejects agent #${a.tokenId}.`,
+};
+
+// ------------------------------------------------------------------ decoding
+
+/** Typechain factories whose ABIs decode revert data (missing ones are skipped). */
+const ABI_SOURCES = [
+  "AgentRegistry__factory",
+  "Reputation__factory",
+  "OperatorPolicy__factory",
+  "ServiceCatalog__factory",
+  "ERC1967Proxy__factory",
+  "MockStablecoin__factory",
+  "MockOKB__factory",
+  "MockBlacklistToken__factory",
+  "MockERC1271Wallet__factory",
+  "MockFeeOnTransferToken__factory",
+  "MockReentrantToken__factory",
+  "MockRevertingReceiver__factory",
+];
+
+/** OpenZeppelin errors, in case no loaded ABI carries them. */
+const OZ_ERRORS = [
+  "error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)",
+  "error EnforcedPause()",
+  "error ExpectedPause()",
+  "error ERC721NonexistentToken(uint256 tokenId)",
+  "error ERC721InsufficientApproval(address operator, uint256 tokenId)",
+  "error ProtocolZeroAddress()",
+  "error InvalidInitialization()",
+  "error NotInitializing()",
+];
+
+let decoder: Interface | undefined;
+
+/** Every error fragment we know, one per selector. */
+export function errorInterface(): Interface {
+  if (decoder) return decoder;
+  const fragments = new Map<string, ErrorFragment>();
+  const add = (abi: InterfaceAbi) => {
+    for (const fragment of new Interface(abi).fragments) {
+      if (fragment instanceof ErrorFragment && !fragments.has(fragment.selector))
+        fragments.set(fragment.selector, fragment);
+    }
+  };
+  try {
+    // Lazy: typechain-types does not exist before the first compile.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const typechain = require("../../typechain-types") as Record<string, { abi?: InterfaceAbi }>;
+    for (const name of ABI_SOURCES) if (typechain[name]?.abi) add(typechain[name].abi!);
+  } catch {
+    // no typings yet: OpenZeppelin's errors only
+  }
+  add(OZ_ERRORS);
+  decoder = new Interface([...fragments.values()]);
+  return decoder;
+}
+
+const PANICS: Record<number, string> = {
+  0x01: "an assertion failed",
+  0x11: "an arithmetic overflow or underflow",
+  0x12: "a division by zero",
+  0x21: "an invalid enum value",
+  0x32: "an array index out of bounds",
+  0x41: "too much memory allocated",
+};
+
+/** The first revert data found in an error from ethers or the Hardhat provider. */
+export function findRevertData(err: unknown, depth = 0): string | undefined {
+  if (!err || typeof err !== "object" || depth > 6) return undefined;
+  const e = err as Record<string, unknown>;
+  if (typeof e.data === "string" && isHexString(e.data)) return e.data;
+  for (const key of ["data", "error", "info", "cause", "parent", "_parent"]) {
+    const found = findRevertData(e[key], depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function formatter(opts: ExplainOptions): Fmt {
+  const names = new Map(Object.entries(opts.names ?? {}).map(([address, name]) => [getAddress(address), name]));
+  const roles = new Map(ROLES.map((role) => [keccakId(role), role]));
+  roles.set("0x" + "00".repeat(32), "DEFAULT_ADMIN_ROLE");
+  return {
+    amount: (value) => formatAmount(BigInt(value), opts.decimals ?? 6, opts.symbol),
+    agent: (value) => `#${value}`,
+    addr: (address) => {
+      const name = names.get(getAddress(address));
+      return name ? `${name} (${shortAddress(address)})` : address;
+    },
+    time: (seconds) => formatTimestamp(seconds),
+    bps: (value) => formatBps(value),
+    role: (hash) => roles.get(hash) ?? `role ${hash}`,
+  };
+}
+
+/** A decoded custom error as a sentence, or undefined when the data is no known error. */
+export function sentenceFor(data: string, opts: ExplainOptions = {}): string | undefined {
+  const selector = dataSlice(data, 0, 4);
+  if (selector === "0x08c379a0") {
+    const [reason] = AbiCoder.defaultAbiCoder().decode(["string"], dataSlice(data, 4));
+    return `Refused: ${reason}.`;
+  }
+  if (selector === "0x4e487b71") {
+    const [code] = AbiCoder.defaultAbiCoder().decode(["uint256"], dataSlice(data, 4));
+    return `The contract failed with ${PANICS[Number(code)] ?? `panic 0x${code.toString(16)}`}.`;
+  }
+  let parsed: ErrorDescription | null = null;
+  try {
+    parsed = errorInterface().parseError(data);
+  } catch {
+    return undefined;
+  }
+  if (!parsed) return undefined;
+  const args = namedArgs(parsed);
+  const sentence = SENTENCES[parsed.name];
+  if (sentence) return sentence(args, formatter(opts));
+  const list = parsed.fragment.inputs.map((p, i) => `${p.name || i}=${parsed.args[i]}`).join(", ");
+  return `Refused by the contract: ${parsed.name}(${list}).`;
+}
+
+function namedArgs(parsed: ErrorDescription): Args {
+  const args: Args = {};
+  parsed.fragment.inputs.forEach((param, i) => {
+    args[param.name || String(i)] = parsed.args[i];
+  });
+  return args;
+}
+
+/** An error already put in words: passed through unchanged. */
+export class PlainError extends Error {}
+
+/** Anything thrown by a task, as one plain sentence. */
+export function explain(err: unknown, opts: ExplainOptions = {}): string {
+  if (err instanceof PlainError) return err.message;
+  if (HardhatPluginError.isHardhatPluginError(err) && err.pluginName === PLUGIN_NAME) return err.message;
+  const data = findRevertData(err);
+  if (data !== undefined && data.length >= 10) {
+    const sentence = sentenceFor(data, opts);
+    if (sentence) return sentence;
+    return `The transaction reverted with an unknown error (selector ${dataSlice(data, 0, 4)}).`;
+  }
+  if (data === "0x") return "The transaction reverted without a reason.";
+  const e = err as { shortMessage?: string; message?: string };
+  return e?.shortMessage ?? e?.message ?? String(err);
+}
+
+/** Runs `fn`; a failure is rethrown as a PlainError worded with `opts` (token decimals, names). */
+export async function plainly<T>(fn: () => Promise<T>, opts: ExplainOptions = {}): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new PlainError(explain(err, opts), { cause: err });
+  }
+}
+
+/** Wraps a task action: whatever it throws becomes a HardhatPluginError carrying the sentence. */
+export function withPlainErrors<A extends TaskArguments>(action: ActionType<A>): ActionType<A> {
+  return async (args, hre, runSuper) => {
+    try {
+      return await action(args, hre, runSuper);
+    } catch (err) {
+      if (HardhatPluginError.isHardhatPluginError(err) && err.pluginName === PLUGIN_NAME) throw err;
+      throw new HardhatPluginError(PLUGIN_NAME, explain(err), err instanceof Error ? err : undefined);
+    }
+  };
+}
