@@ -377,7 +377,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       cast,
       usdt,
       agents: { translator: 0n, researcher: 0n, coder: 0n },
-      words: { decimals: usdt.decimals, symbol: "USDT", names },
+      words: { decimals: usdt.decimals, symbol: "USDT", tokens: { [usdt.address]: usdt }, names },
       say: (line) => console.log(`   ${line}`),
     };
     console.log("Agent Market demo (in-process network; System and Mocks deployed with Hardhat Ignition)");

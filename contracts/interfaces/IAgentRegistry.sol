@@ -183,10 +183,10 @@ interface IAgentRegistry {
     error AgentRegistryOperatorInactive(uint256 agentId, address operator);
     /// @notice `operator` has no limit for `token`.
     error AgentRegistryTokenNotAllowed(uint256 agentId, address operator, address token);
-    /// @notice A spend of `amount` exceeds the per-transaction cap `cap`.
-    error AgentRegistryPerTxCapExceeded(uint256 amount, uint256 cap);
-    /// @notice A spend of `amount` exceeds what is left for the period, `available`.
-    error AgentRegistryPeriodCapExceeded(uint256 amount, uint256 available);
+    /// @notice A spend of `amount` of `token` exceeds the per-transaction cap `cap`.
+    error AgentRegistryPerTxCapExceeded(address token, uint256 amount, uint256 cap);
+    /// @notice A spend of `amount` of `token` exceeds what is left for the period, `available`.
+    error AgentRegistryPeriodCapExceeded(address token, uint256 amount, uint256 available);
     /// @notice The counterparty is not on the operator's allow-list.
     error AgentRegistryCounterpartyNotAllowed(uint256 counterpartyId);
     /// @notice The counterparty's reputation `score` is below the policy's `minScore`.

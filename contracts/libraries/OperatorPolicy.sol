@@ -144,7 +144,7 @@ library OperatorPolicy {
         if (lim.gen != op.gen || lim.periodCap == 0) {
             revert IAgentRegistry.AgentRegistryTokenNotAllowed(agentId, operator, token);
         }
-        if (amount > lim.perTxCap) revert IAgentRegistry.AgentRegistryPerTxCapExceeded(amount, lim.perTxCap);
+        if (amount > lim.perTxCap) revert IAgentRegistry.AgentRegistryPerTxCapExceeded(token, amount, lim.perTxCap);
         if (op.allowListOnly && p.allowList[agentId][operator][counterpartyId] != op.gen) {
             revert IAgentRegistry.AgentRegistryCounterpartyNotAllowed(counterpartyId);
         }
@@ -156,7 +156,10 @@ library OperatorPolicy {
                 revert IAgentRegistry.AgentRegistryCounterpartyScoreTooLow(counterpartyId, score, minScore);
             }
         }
-        SpendWindow.debit(p.windows[agentId][operator][token], lim.period, lim.rolling, lim.periodCap, amount);
+        SpendWindow.Window storage w = p.windows[agentId][operator][token];
+        uint256 left = SpendWindow.available(w, lim.period, lim.rolling, lim.periodCap);
+        if (amount > left) revert IAgentRegistry.AgentRegistryPeriodCapExceeded(token, amount, left);
+        SpendWindow.debit(w, lim.period, amount);
         emit IAgentRegistry.SpendConsumed(agentId, operator, token, amount, counterpartyId);
     }
 

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IAgentRegistry} from "../interfaces/IAgentRegistry.sol";
-
 /// @title SpendWindow
 /// @notice Per-period spending caps in one storage slot, over fixed or rolling windows.
 /// @dev Time is cut into aligned buckets of `period` seconds (bucket `i` is
@@ -27,14 +25,10 @@ library SpendWindow {
         return used >= cap ? 0 : cap - used;
     }
 
-    /// @notice Debits `amount`, reverting with `AgentRegistryPeriodCapExceeded` when it does not fit.
-    /// @dev The caller guarantees `amount <= cap`, so the sums below fit in 96 bits.
-    function debit(Window storage w, uint32 period, bool rolling, uint96 cap, uint256 amount) internal {
+    /// @notice Debits `amount`.
+    /// @dev The caller has checked `amount <= available(...)`, so the sums below fit in 96 bits.
+    function debit(Window storage w, uint32 period, uint256 amount) internal {
         (uint64 index, uint256 prev, uint256 cur) = _roll(w, period);
-        uint256 used = rolling ? prev + cur : cur;
-        if (used + amount > cap) {
-            revert IAgentRegistry.AgentRegistryPeriodCapExceeded(amount, used >= cap ? 0 : cap - used);
-        }
         w.index = index;
         w.prevSpent = uint96(prev);
         w.curSpent = uint96(cur + amount);

@@ -9,12 +9,18 @@ import { formatAmount, formatBps, formatTimestamp, shortAddress } from "./contex
 
 export const PLUGIN_NAME = "agent-market";
 
-/** How to show amounts (errors carry none of this) and whom to call by name. */
+/** How to show amounts (most errors do not say which token they are in) and whom to call by name. */
 export interface ExplainOptions {
   /** Decimals of the amounts in the error (default 6, the stablecoins). */
   decimals?: number;
   /** Token symbol appended to amounts. */
   symbol?: string;
+  /**
+   * Tokens known to the task, by address (a TokenInfo fits). An error that names its token
+   * (e.g. AgentRegistryPeriodCapExceeded) shows its amounts with that token's decimals and symbol;
+   * an unknown token falls back to `decimals` (default 6) and `symbol`.
+   */
+  tokens?: Record<string, { symbol: string; decimals: number }>;
   /** Names for addresses, e.g. { "0xabc…": "the hot key" }. */
   names?: Record<string, string>;
 }
@@ -22,6 +28,8 @@ export interface ExplainOptions {
 /** Value formatters handed to every sentence. */
 export interface Fmt {
   amount(value: bigint): string;
+  /** An amount of `token`: its decimals and symbol when known, else as `amount`. */
+  tokenAmount(token: string, value: bigint): string;
   agent(id: bigint): string;
   addr(address: string): string;
   time(seconds: bigint): string;
@@ -70,10 +78,11 @@ export const SENTENCES: Record<string, Sentence> = {
   AgentRegistryTokenNotAllowed: (a, f) =>
     `Refused: operator ${f.addr(a.operator)} of agent #${a.agentId} has no spending limit for token ${f.addr(a.token)}.`,
   AgentRegistryPerTxCapExceeded: (a, f) =>
-    `Refused: this spend of ${f.amount(a.amount)} exceeds the operator's per-transaction cap of ${f.amount(a.cap)}.`,
+    `Refused: this spend of ${f.tokenAmount(a.token, a.amount)} exceeds the operator's per-transaction cap of ` +
+    `${f.tokenAmount(a.token, a.cap)}.`,
   AgentRegistryPeriodCapExceeded: (a, f) =>
-    `Refused: this spend of ${f.amount(a.amount)} exceeds what the operator may still spend this period ` +
-    `(${f.amount(a.available)} left).`,
+    `Refused: this spend of ${f.tokenAmount(a.token, a.amount)} exceeds what the operator may still spend this ` +
+    `period (${f.tokenAmount(a.token, a.available)} left).`,
   AgentRegistryCounterpartyNotAllowed: (a) =>
     `Refused: agent #${a.counterpartyId} is not on the operator's allow-list of counterparties.`,
   AgentRegistryCounterpartyScoreTooLow: (a, f) =>
@@ -239,10 +248,16 @@ export function findRevertData(err: unknown, depth = 0): string | undefined {
 
 function formatter(opts: ExplainOptions): Fmt {
   const names = new Map(Object.entries(opts.names ?? {}).map(([address, name]) => [getAddress(address), name]));
+  const tokens = new Map(Object.entries(opts.tokens ?? {}).map(([address, info]) => [getAddress(address), info]));
   const roles = new Map(ROLES.map((role) => [keccakId(role), role]));
   roles.set("0x" + "00".repeat(32), "DEFAULT_ADMIN_ROLE");
+  const amount = (value: bigint) => formatAmount(BigInt(value), opts.decimals ?? 6, opts.symbol);
   return {
-    amount: (value) => formatAmount(BigInt(value), opts.decimals ?? 6, opts.symbol),
+    amount,
+    tokenAmount: (token, value) => {
+      const info = tokens.get(getAddress(token));
+      return info ? formatAmount(BigInt(value), info.decimals, info.symbol) : amount(value);
+    },
     agent: (value) => `#${value}`,
     addr: (address) => {
       const name = names.get(getAddress(address));

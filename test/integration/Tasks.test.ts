@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { format } from "node:util";
 import hre from "hardhat";
 import { ErrorFragment, Interface, ZeroHash, id as keccakId } from "ethers";
-import { type Context, getAddresses, getContext } from "../../tasks/lib/context";
+import { type Context, describeToken, getAddresses, getContext } from "../../tasks/lib/context";
 import { SENTENCES, errorInterface, explain } from "../../tasks/lib/errors";
 
 const { ethers } = hre;
@@ -88,13 +88,24 @@ describe("Tasks", function () {
       expect(checked).to.be.greaterThan(40);
     });
 
-    it("formats amounts in the period-cap sentence", function () {
+    it("formats amounts in the period-cap sentence", async function () {
       const iface = errorInterface();
-      const data = iface.encodeErrorResult("AgentRegistryPeriodCapExceeded", [usdt("60"), usdt("40")]);
+      const token = ctx.addresses.tokens.USDT!;
+      const data = iface.encodeErrorResult("AgentRegistryPeriodCapExceeded", [token, usdt("60"), usdt("40")]);
       expect(explain({ data })).to.equal(
         "Refused: this spend of 60.00 exceeds what the operator may still spend this period (40.00 left).",
       );
       expect(explain({ error: { data } }, { symbol: "USDT" })).to.contain("(40.00 USDT left)");
+      // A token known to the task: its own decimals and symbol, whatever the defaults say.
+      const okb = await describeToken(ctx, ctx.addresses.tokens.OKB!);
+      const okbData = iface.encodeErrorResult("AgentRegistryPerTxCapExceeded", [
+        okb.address,
+        ethers.parseUnits("1.5", okb.decimals),
+        ethers.parseUnits("1", okb.decimals),
+      ]);
+      expect(explain({ data: okbData }, { symbol: "USDT", tokens: { [okb.address]: okb } })).to.equal(
+        `Refused: this spend of 1.50 ${okb.symbol} exceeds the operator's per-transaction cap of 1.00 ${okb.symbol}.`,
+      );
     });
   });
 

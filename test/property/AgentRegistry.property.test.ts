@@ -31,7 +31,11 @@ interface Spend {
 /** What the model says a spend of `amount` at `t` does, given the successful spends since the window was last reset. */
 type Verdict =
   | { ok: true }
-  | { ok: false; error: "AgentRegistryPerTxCapExceeded" | "AgentRegistryPeriodCapExceeded"; args: bigint[] };
+  | {
+      ok: false;
+      error: "AgentRegistryPerTxCapExceeded" | "AgentRegistryPeriodCapExceeded";
+      args: [token: string, amount: bigint, capOrLeft: bigint];
+    };
 
 /** Spent in the window that counts at `t`: the bucket of `t` (fixed) or that bucket and the one before (rolling). */
 function usedAt(spends: Spend[], limit: Limit, t: number): bigint {
@@ -45,13 +49,13 @@ function usedAt(spends: Spend[], limit: Limit, t: number): bigint {
     .reduce((sum, s) => sum + s.amount, 0n);
 }
 
-function judge(spends: Spend[], limit: Limit, t: number, amount: bigint): Verdict {
+function judge(spends: Spend[], limit: Limit, t: number, token: string, amount: bigint): Verdict {
   if (amount > limit.perTxCap)
-    return { ok: false, error: "AgentRegistryPerTxCapExceeded", args: [amount, limit.perTxCap] };
+    return { ok: false, error: "AgentRegistryPerTxCapExceeded", args: [token, amount, limit.perTxCap] };
   const used = usedAt(spends, limit, t);
   if (used + amount > limit.periodCap) {
     const left = used >= limit.periodCap ? 0n : limit.periodCap - used;
-    return { ok: false, error: "AgentRegistryPeriodCapExceeded", args: [amount, left] };
+    return { ok: false, error: "AgentRegistryPeriodCapExceeded", args: [token, amount, left] };
   }
   return { ok: true };
 }
@@ -148,7 +152,7 @@ describe("AgentRegistry properties", function () {
           for (const step of steps) {
             const t = nextTime(last, limit, step);
             const amount = BigInt(Math.max(1, Math.ceil((Number(limit.perTxCap) * step.amountPercent) / 100)));
-            const verdict = judge(spends, limit, t, amount);
+            const verdict = judge(spends, limit, t, token, amount);
             await at(t, () => expectSpend(registry, reporter, operator.address, token, amount, verdict));
             if (verdict.ok) spends.push({ t, amount });
             expect(await registry.availableToSpend(AGENT, operator.address, token), `available at ${t}`).to.equal(
@@ -347,7 +351,7 @@ describe("AgentRegistry properties", function () {
         } else if (current === null) {
           verdict = { ok: false, error: "AgentRegistryTokenNotAllowed", args: [AGENT, r.operator.address, r.token] };
         } else {
-          verdict = judge(m.spends, current, t, this.amount);
+          verdict = judge(m.spends, current, t, r.token, this.amount);
         }
         await at(t, () => expectSpend(r.registry, r.reporter, r.operator.address, r.token, this.amount, verdict));
         if (verdict.ok) m.spends.push({ t, amount: this.amount });

@@ -1480,7 +1480,7 @@ describe("AgentRegistry", function () {
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(usd(70));
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, usd(71), 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-        .withArgs(usd(71), usd(70));
+        .withArgs(usdtAddr, usd(71), usd(70));
       await registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, usd(70), 0n);
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(0n);
     });
@@ -1497,7 +1497,7 @@ describe("AgentRegistry", function () {
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(0n);
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, 1n, 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-        .withArgs(1n, 0n);
+        .withArgs(usdtAddr, 1n, 0n);
     });
 
     it("changing the period resets the spend window", async function () {
@@ -1515,7 +1515,7 @@ describe("AgentRegistry", function () {
       await registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, usd(100), 0n);
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, usd(51), 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-        .withArgs(usd(51), usd(50));
+        .withArgs(usdtAddr, usd(51), usd(50));
     });
   });
 
@@ -1744,7 +1744,7 @@ describe("AgentRegistry", function () {
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(0n);
       await expect(spend(aliceId, operator.address, usdtAddr, 1n, 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-        .withArgs(1n, 0n);
+        .withArgs(usdtAddr, 1n, 0n);
     });
 
     it("does not spend the owner's or wallet's spends from the operator's window", async function () {
@@ -1821,12 +1821,12 @@ describe("AgentRegistry", function () {
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(usd(100));
     });
 
-    it("reverts with AgentRegistryPerTxCapExceeded(amount, cap) above the per-transaction cap", async function () {
+    it("reverts with AgentRegistryPerTxCapExceeded(token, amount, cap) above the per-transaction cap", async function () {
       const { registry, operator, reporter, aliceId, usdtAddr } = await loadFixture(operatorFixture);
       const amount = usd(100) + 1n;
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, amount, 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryPerTxCapExceeded")
-        .withArgs(amount, usd(100));
+        .withArgs(usdtAddr, amount, usd(100));
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, usd(100), 0n))
         .to.emit(registry, "SpendConsumed")
         .withArgs(aliceId, operator.address, usdtAddr, usd(100), 0n);
@@ -1845,7 +1845,7 @@ describe("AgentRegistry", function () {
         await time.setNextBlockTimestamp(start + DAY - 2n);
         await expect(spend(aliceId, operator.address, usdtAddr, usd(51), 0n))
           .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-          .withArgs(usd(51), usd(50));
+          .withArgs(usdtAddr, usd(51), usd(50));
         await time.setNextBlockTimestamp(start + DAY - 1n);
         await spend(aliceId, operator.address, usdtAddr, usd(50), 0n);
 
@@ -1859,7 +1859,7 @@ describe("AgentRegistry", function () {
         await time.setNextBlockTimestamp(start + DAY + 2n);
         await expect(spend(aliceId, operator.address, usdtAddr, usd(51), 0n))
           .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-          .withArgs(usd(51), usd(50));
+          .withArgs(usdtAddr, usd(51), usd(50));
       });
 
       it("does not reset at spend time + period when the window started earlier", async function () {
@@ -1910,7 +1910,7 @@ describe("AgentRegistry", function () {
         await time.setNextBlockTimestamp(start + HOUR + 10n);
         await expect(spend(aliceId, operator.address, usdgAddr, usd(50), 0n))
           .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-          .withArgs(usd(50), usd(40));
+          .withArgs(usdgAddr, usd(50), usd(40));
         await time.setNextBlockTimestamp(start + HOUR + 11n);
         await spend(aliceId, operator.address, usdgAddr, usd(40), 0n);
 
@@ -1918,7 +1918,7 @@ describe("AgentRegistry", function () {
         await time.setNextBlockTimestamp(start + 2n * HOUR);
         await expect(spend(aliceId, operator.address, usdgAddr, usd(61), 0n))
           .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-          .withArgs(usd(61), usd(60));
+          .withArgs(usdgAddr, usd(61), usd(60));
         await time.setNextBlockTimestamp(start + 2n * HOUR + 1n);
         await spend(aliceId, operator.address, usdgAddr, usd(60), 0n);
 
@@ -1940,7 +1940,7 @@ describe("AgentRegistry", function () {
         await time.setNextBlockTimestamp(start);
         await expect(spend(aliceId, operator.address, usdgAddr, 1n, 0n))
           .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-          .withArgs(1n, 0n);
+          .withArgs(usdgAddr, 1n, 0n);
         await time.setNextBlockTimestamp(start + 1n);
         await spend(aliceId, operator.address, usdtAddr, usd(100), 0n); // fixed window reset
       });

@@ -270,7 +270,7 @@ async function expectStateStillWorks(
   // The spend window still holds the 60 spent before the upgrade.
   await expect(registry.connect(reporter).consumeSpend(1n, operator.address, token, usd(91), 2n))
     .to.be.revertedWithCustomError(registry, "AgentRegistryPeriodCapExceeded")
-    .withArgs(usd(91), usd(90));
+    .withArgs(token, usd(91), usd(90));
   await expect(registry.connect(reporter).consumeSpend(1n, operator.address, token, usd(10), 3n))
     .to.be.revertedWithCustomError(registry, "AgentRegistryCounterpartyNotAllowed")
     .withArgs(3n);
