@@ -3,4 +3,5 @@ module.exports = {
   skipFiles: ["mocks/", "interfaces/", "utils/ProxyImports.sol"],
   configureYulOptimizer: true,
   irMinimum: true,
+  istanbulReporter: ["text", "lcov", "json-summary"],
 };

@@ -11,7 +11,15 @@ import {
   deploySystem,
   deployWithAgents,
 } from "../fixtures/system";
-import { AGENT_WALLET_TYPES, malleate, now, signAgentWallet, usd, walletDomain } from "../fixtures/helpers";
+import {
+  AGENT_WALLET_TYPES,
+  malleate,
+  now,
+  pinNextBlock,
+  signAgentWallet,
+  usd,
+  walletDomain,
+} from "../fixtures/helpers";
 
 // ---------------------------------------------------------------------- constants
 
@@ -759,6 +767,7 @@ describe("AgentRegistry", function () {
 
     it("reverts with AgentRegistrySignatureReplayed(digest) when the same proof is used again", async function () {
       const { registry, alice, dave, aliceId, walletDeadline, walletSignature } = await loadFixture(agentWalletFixture);
+      await pinNextBlock(); // the fixture's deadline is short: replay within it
       const digest = await walletDigest(registry, aliceId, dave.address, alice.address, walletDeadline);
       await expect(registry.connect(alice).setAgentWallet(aliceId, dave.address, walletDeadline, walletSignature))
         .to.be.revertedWithCustomError(registry, "AgentRegistrySignatureReplayed")
@@ -777,6 +786,7 @@ describe("AgentRegistry", function () {
 
     it("accepts a fresh proof for the same wallet with another deadline", async function () {
       const { registry, alice, dave, aliceId, walletDeadline } = await loadFixture(agentWalletFixture);
+      await pinNextBlock(); // the fixture's deadline is short: stay within it
       await registry.connect(alice).unsetAgentWallet(aliceId);
       const deadline = walletDeadline + 1n;
       const sig = await signAgentWallet(registry, dave, aliceId, dave.address, alice.address, deadline);

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
+import { loadFixture } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import { Interface, type Fragment } from "ethers";
 import { deployWithAgents } from "../fixtures/system";
-import { AGENT_WALLET_TYPES } from "../fixtures/helpers";
+import { AGENT_WALLET_TYPES, now } from "../fixtures/helpers";
 import { AgentRegistry__factory, Reputation__factory } from "../../typechain-types";
 import signatures from "../fixtures/erc8004-signatures.json";
 
@@ -211,7 +211,7 @@ describe("ERC-8004 compatibility", function () {
     it("accepts a wallet proof hashed by hand with the ERC-8004 typehash and domain", async function () {
       const { registry, alice, aliceId } = await loadFixture(deployWithAgents);
       const wallet = ethers.Wallet.createRandom();
-      const deadline = BigInt(await time.latest()) + 120n;
+      const deadline = (await now()) + 120n;
       const coder = ethers.AbiCoder.defaultAbiCoder();
       const domainSeparator = ethers.keccak256(
         coder.encode(
@@ -244,7 +244,7 @@ describe("ERC-8004 compatibility", function () {
     it("rejects a proof over any other type string", async function () {
       const { registry, alice, aliceId } = await loadFixture(deployWithAgents);
       const wallet = ethers.Wallet.createRandom();
-      const deadline = BigInt(await time.latest()) + 120n;
+      const deadline = (await now()) + 120n;
       const domain = {
         name: "ERC8004IdentityRegistry",
         version: "1",
