@@ -80,7 +80,7 @@ const config: HardhatUserConfig = {
   contractSizer: {
     runOnCompile: false,
     strict: false,
-    only: ["^contracts/(registry|reputation)/"],
+    only: ["^contracts/(registry|reputation|libraries|escrow|payments|court|randomness)/"],
   },
   mocha: { timeout: 300_000 },
 };

@@ -90,6 +90,18 @@ async function main() {
     gas: await gasOf(reputation.connect(reporter).recordTask(2n, 1n, 0, ethers.ZeroAddress, 100_000_000n)),
   });
 
+  // consumeSpend, the hook every payment will call: the owner path and an operator's path.
+  await registry.grantRole(await registry.SPENDER_ROLE(), reporter.address);
+  const token = await registry.getAddress(); // any non-zero address serves as the token here
+  const expiry = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 30n * 86_400n;
+  await registry.connect(alice).setOperator(1n, admin.address, { expiry, minScoreBps: 0, allowListOnly: false });
+  const limit = { perTxCap: 1_000_000_000n, periodCap: 10_000_000_000n, period: 86_400, rolling: true };
+  await registry.connect(alice).setTokenLimit(1n, admin.address, token, limit);
+  const spend = (spender: string) => registry.connect(reporter).consumeSpend(1n, spender, token, 1_000_000n, 2n);
+  await spend(admin.address);
+  rows.push({ operation: "consumeSpend, owner (no policy)", gas: await gasOf(spend(alice.address)) });
+  rows.push({ operation: "consumeSpend, operator (rolling cap), steady state", gas: await gasOf(spend(admin.address)) });
+
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
   const body = rows
     .map((r) => `| ${r.operation} | ${r.gas.toLocaleString("en-US")} | ${r.target ?? ""} | ${r.reference ?? ""} |`)

@@ -137,7 +137,7 @@ library OperatorPolicy {
         uint256 counterpartyId,
         address reputation
     ) external {
-        // `reputation` is zero when the counterparty does not exist: its score then counts as 0.
+        // `reputation` is zero when the counterparty does not exist (or is 0): its score is then 0.
         Operator storage op = p.operators[agentId][operator];
         if (!isActive(op, epoch)) revert IAgentRegistry.AgentRegistryNotAuthorized(agentId, operator);
         Limit memory lim = p.limits[agentId][operator][token];
@@ -150,8 +150,7 @@ library OperatorPolicy {
         }
         uint256 minScore = op.minScoreBps;
         if (minScore != 0) {
-            uint256 score =
-                reputation == address(0) || counterpartyId == 0 ? 0 : IReputation(reputation).score(counterpartyId);
+            uint256 score = reputation == address(0) ? 0 : IReputation(reputation).score(counterpartyId);
             if (score < minScore) {
                 revert IAgentRegistry.AgentRegistryCounterpartyScoreTooLow(counterpartyId, score, minScore);
             }
