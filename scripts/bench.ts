@@ -100,7 +100,10 @@ async function main() {
   const spend = (spender: string) => registry.connect(reporter).consumeSpend(1n, spender, token, 1_000_000n, 2n);
   await spend(admin.address);
   rows.push({ operation: "consumeSpend, owner (no policy)", gas: await gasOf(spend(alice.address)) });
-  rows.push({ operation: "consumeSpend, operator (rolling cap), steady state", gas: await gasOf(spend(admin.address)) });
+  rows.push({
+    operation: "consumeSpend, operator (rolling cap), steady state",
+    gas: await gasOf(spend(admin.address)),
+  });
 
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
   const body = rows
