@@ -3,7 +3,16 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Table from "cli-table3";
-import { ZeroAddress, formatUnits, getAddress, id as keccakId, isAddress, isHexString, parseUnits } from "ethers";
+import {
+  ZeroAddress,
+  formatUnits,
+  getAddress,
+  id as keccakId,
+  isAddress,
+  isError,
+  isHexString,
+  parseUnits,
+} from "ethers";
 import { types } from "hardhat/config";
 import type { Interface, ContractTransactionReceipt, ContractTransactionResponse, Result } from "ethers";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
@@ -167,9 +176,39 @@ export async function getContext(
 
 /** Waits for a transaction and returns its receipt. */
 export async function confirm(tx: Promise<ContractTransactionResponse>): Promise<ContractTransactionReceipt> {
-  const receipt = await (await tx).wait();
+  const response = await tx;
+  let receipt: ContractTransactionReceipt | null;
+  try {
+    receipt = await response.wait();
+  } catch (err) {
+    throw await withRevertData(response, err);
+  }
   if (!receipt) throw new Error("The transaction was dropped.");
   return receipt;
+}
+
+/**
+ * A transaction that was mined and reverted has no revert data in its receipt: replay it as a call
+ * on the state before its block, so the error can be put in words. This happens on `localhost`
+ * when the node answers hardhat_metadata (a Hardhat node, or anvil): hardhat-ethers then sends with
+ * a fixed gas limit instead of estimating, and the node mines the failing transaction.
+ */
+async function withRevertData(response: ContractTransactionResponse, err: unknown): Promise<unknown> {
+  if (!isError(err, "CALL_EXCEPTION") || !err.receipt || err.data) return err;
+  try {
+    await response.provider.call({
+      from: response.from,
+      to: response.to,
+      data: response.data,
+      value: response.value,
+      blockTag: err.receipt.blockNumber - 1,
+    });
+  } catch (replayed) {
+    // An ethers CALL_EXCEPTION, or the Hardhat provider's own ProviderError: either carries `data`.
+    const data = (replayed as { data?: unknown }).data;
+    if (typeof data === "string" && isHexString(data)) return replayed;
+  }
+  return err;
 }
 
 /** The arguments of the first `name` event `iface` finds in `receipt`. */
