@@ -170,22 +170,14 @@ async function fullCatalogFixture() {
 
 describe("AgentRegistry", function () {
   describe("deployment", function () {
-    it("has the ERC-721 name and symbol, VERSION and getVersion 1.0.0, and the ERC-8004 EIP-712 domain", async function () {
+    it("has the ERC-721 name and symbol, VERSION and getVersion 1.0.0", async function () {
+      // The EIP-712 domain is checked in Erc8004Compat.test.ts.
       const { registry } = await loadFixture(deploySystem);
       expect(await registry.name()).to.equal("AgentIdentity");
       expect(await registry.symbol()).to.equal("AGENT");
       expect(await registry.VERSION()).to.equal("1.0.0");
       expect(await registry.getVersion()).to.equal("1.0.0");
       expect(await registry.SPENDER_ROLE()).to.equal(SPENDER_ROLE);
-
-      const domain = await registry.eip712Domain();
-      expect(domain.fields).to.equal("0x0f");
-      expect(domain.name).to.equal("ERC8004IdentityRegistry");
-      expect(domain.version).to.equal("1");
-      expect(domain.chainId).to.equal((await ethers.provider.getNetwork()).chainId);
-      expect(domain.verifyingContract).to.equal(await registry.getAddress());
-      expect(domain.salt).to.equal(ethers.ZeroHash);
-      expect(domain.extensions).to.deep.equal([]);
     });
 
     it("starts empty and gives the admin every administrative role", async function () {
