@@ -1,4 +1,5 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import { keccak256, toUtf8Bytes } from "ethers";
 
 /**
  * The whole protocol: implementations, ERC1967 (UUPS) proxies initialised in their constructor
@@ -32,5 +33,40 @@ export default buildModule("System", (m) => {
   const reputation = m.contractAt("Reputation", reputationProxy, { id: "Reputation" });
   m.call(registry, "setReputation", [reputation], { id: "RegistrySetReputation" });
 
-  return { registry, reputation, registryImpl, reputationImpl, operatorPolicy, serviceCatalog };
+  // TaskEscrow: debits spending policies on the registry and records outcomes in Reputation.
+  // Fees are snapshotted per task; payment tokens and the arbitrator are set afterwards
+  // (Market module on local networks and the testnet).
+  const treasury = m.getParameter("treasury", admin);
+  const protocolFeeBps = m.getParameter("protocolFeeBps", 100);
+  const arbitrationFeeBps = m.getParameter("arbitrationFeeBps", 500);
+  const escrowImpl = m.contract("TaskEscrow", [], { id: "TaskEscrowImpl" });
+  const escrowProxy = m.contract(
+    "ERC1967Proxy",
+    [
+      escrowImpl,
+      m.encodeFunctionCall(escrowImpl, "initialize", [
+        admin,
+        registryProxy,
+        reputationProxy,
+        treasury,
+        protocolFeeBps,
+        arbitrationFeeBps,
+      ]),
+    ],
+    { id: "TaskEscrowProxy" },
+  );
+  const escrow = m.contractAt("TaskEscrow", escrowProxy, { id: "TaskEscrow" });
+  m.call(registry, "grantRole", [keccak256(toUtf8Bytes("SPENDER_ROLE")), escrow], { id: "EscrowSpender" });
+  m.call(reputation, "grantRole", [keccak256(toUtf8Bytes("REPORTER_ROLE")), escrow], { id: "EscrowReporter" });
+
+  return {
+    registry,
+    reputation,
+    escrow,
+    registryImpl,
+    reputationImpl,
+    escrowImpl,
+    operatorPolicy,
+    serviceCatalog,
+  };
 });

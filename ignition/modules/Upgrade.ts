@@ -7,7 +7,7 @@ import SystemModule from "./System";
  * plugin): Ignition itself does not validate them. The caller needs UPGRADER_ROLE.
  */
 export default buildModule("Upgrade", (m) => {
-  const { registry, reputation } = m.useModule(SystemModule);
+  const { registry, reputation, escrow } = m.useModule(SystemModule);
 
   // Fresh libraries: the new implementation links the libraries of the current artifacts.
   const operatorPolicy = m.library("OperatorPolicy", { id: "OperatorPolicyNext" });
@@ -21,5 +21,8 @@ export default buildModule("Upgrade", (m) => {
   const reputationImpl = m.contract("Reputation", [], { id: "ReputationImplNext" });
   m.call(reputation, "upgradeToAndCall", [reputationImpl, "0x"], { id: "UpgradeReputation" });
 
-  return { registry, reputation, registryImpl, reputationImpl };
+  const escrowImpl = m.contract("TaskEscrow", [], { id: "TaskEscrowImplNext" });
+  m.call(escrow, "upgradeToAndCall", [escrowImpl, "0x"], { id: "UpgradeTaskEscrow" });
+
+  return { registry, reputation, escrow, registryImpl, reputationImpl, escrowImpl };
 });

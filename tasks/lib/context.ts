@@ -17,7 +17,7 @@ import { types } from "hardhat/config";
 import type { Interface, ContractTransactionReceipt, ContractTransactionResponse, Result } from "ethers";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { AgentRegistry, Reputation } from "../../typechain-types";
+import type { AgentRegistry, Reputation, TaskEscrow } from "../../typechain-types";
 
 export const TOKEN_SYMBOLS = ["USDT", "USDG", "OKB"] as const;
 export type TokenSymbol = (typeof TOKEN_SYMBOLS)[number];
@@ -26,6 +26,9 @@ export type TokenSymbol = (typeof TOKEN_SYMBOLS)[number];
 export interface Addresses {
   registry: string;
   reputation: string;
+  escrow: string;
+  /** The Mocks module's test arbitrator, when deployed. */
+  arbitrator?: string;
   tokens: Partial<Record<TokenSymbol, string>>;
 }
 
@@ -42,6 +45,7 @@ export interface Context {
   signer: HardhatEthersSigner;
   registry: AgentRegistry;
   reputation: Reputation;
+  escrow: TaskEscrow;
 }
 
 /** Options every task shares. */
@@ -92,17 +96,18 @@ async function readIgnitionDeployment(hre: HardhatRuntimeEnvironment): Promise<A
   const deployed = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
   const registry = deployed["System#AgentRegistry"];
   const reputation = deployed["System#Reputation"];
-  if (!registry || !reputation) {
-    throw new Error(`${file} has no System#AgentRegistry or System#Reputation: deploy the System module first.`);
+  const escrow = deployed["System#TaskEscrow"];
+  if (!registry || !reputation || !escrow) {
+    throw new Error(`${file} lacks System#AgentRegistry, #Reputation or #TaskEscrow: deploy the System module first.`);
   }
   const tokens: Addresses["tokens"] = {};
   for (const symbol of TOKEN_SYMBOLS) if (deployed[`Mocks#${symbol}`]) tokens[symbol] = deployed[`Mocks#${symbol}`];
-  return { registry, reputation, tokens };
+  return { registry, reputation, escrow, arbitrator: deployed["Mocks#Arbitrator"], tokens };
 }
 
 /** Tests revert snapshots: a cached deployment may have vanished, or another contract may sit there. */
 async function stillDeployed(hre: HardhatRuntimeEnvironment, a: Addresses): Promise<boolean> {
-  const all = [a.registry, a.reputation, ...Object.values(a.tokens)];
+  const all = [a.registry, a.reputation, a.escrow, ...Object.values(a.tokens)];
   for (const address of all) if ((await hre.ethers.provider.getCode(address)) === "0x") return false;
   try {
     const { AgentRegistry__factory } = await import("../../typechain-types");
@@ -113,17 +118,17 @@ async function stillDeployed(hre: HardhatRuntimeEnvironment, a: Addresses): Prom
 }
 
 async function deployInProcess(hre: HardhatRuntimeEnvironment): Promise<Addresses> {
-  const { default: SystemModule } = await import("../../ignition/modules/System");
-  const { default: MocksModule } = await import("../../ignition/modules/Mocks");
-  const system = await hre.ignition.deploy(SystemModule, { displayUi: false });
-  const mocks = await hre.ignition.deploy(MocksModule, { displayUi: false });
+  const { default: MarketModule } = await import("../../ignition/modules/Market");
+  const market = await hre.ignition.deploy(MarketModule, { displayUi: false });
   return {
-    registry: await system.registry.getAddress(),
-    reputation: await system.reputation.getAddress(),
+    registry: await market.registry.getAddress(),
+    reputation: await market.reputation.getAddress(),
+    escrow: await market.escrow.getAddress(),
+    arbitrator: await market.arbitrator.getAddress(),
     tokens: {
-      USDT: await mocks.usdt.getAddress(),
-      USDG: await mocks.usdg.getAddress(),
-      OKB: await mocks.okb.getAddress(),
+      USDT: await market.usdt.getAddress(),
+      USDG: await market.usdg.getAddress(),
+      OKB: await market.okb.getAddress(),
     },
   };
 }
@@ -162,13 +167,14 @@ export async function getContext(
 ): Promise<Context> {
   const addresses = await getAddresses(hre, opts);
   const signer = await resolveSigner(hre, from);
-  const { AgentRegistry__factory, Reputation__factory } = await import("../../typechain-types");
+  const { AgentRegistry__factory, Reputation__factory, TaskEscrow__factory } = await import("../../typechain-types");
   return {
     hre,
     addresses,
     signer,
     registry: AgentRegistry__factory.connect(addresses.registry, signer),
     reputation: Reputation__factory.connect(addresses.reputation, signer),
+    escrow: TaskEscrow__factory.connect(addresses.escrow, signer),
   };
 }
 
