@@ -8,8 +8,14 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, ignition, network } from "hardhat";
-import SystemModule from "../ignition/modules/System";
-import { AgentRegistry__factory, Reputation__factory } from "../typechain-types";
+import MarketModule from "../ignition/modules/Market";
+import {
+  AgentRegistry__factory,
+  MockStablecoin__factory,
+  Reputation__factory,
+  TaskEscrow__factory,
+  type TaskEscrow,
+} from "../typechain-types";
 
 interface Row {
   operation: string;
@@ -38,7 +44,7 @@ async function gasOf(tx: Promise<{ wait: () => Promise<{ gasUsed: bigint } | nul
 async function main() {
   if (network.name !== "hardhat") throw new Error("run the benchmark on the in-process network");
   const [admin, alice, bob, reporter, carol] = await ethers.getSigners();
-  const sys = await ignition.deploy(SystemModule);
+  const sys = await ignition.deploy(MarketModule);
   const registry = AgentRegistry__factory.connect(await sys.registry.getAddress(), admin);
   const reputation = Reputation__factory.connect(await sys.reputation.getAddress(), admin);
   await reputation.grantRole(await reputation.REPORTER_ROLE(), reporter.address);
@@ -105,6 +111,8 @@ async function main() {
     gas: await gasOf(spend(admin.address)),
   });
 
+  rows.push(...(await escrowRows(sys, [alice, bob, carol])));
+
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
   const body = rows
     .map((r) => `| ${r.operation} | ${r.gas.toLocaleString("en-US")} | ${r.target ?? ""} | ${r.reference ?? ""} |`)
@@ -114,6 +122,141 @@ async function main() {
   const doc = `# Gas benchmark\n\nWritten by \`npm run bench\` (scripts/bench.ts): receipt gas on the in-process network,\nsolc 0.8.30, viaIR, 200 optimizer runs, cancun. Inputs: agent URI \`${AGENT_URI}\` (${AGENT_URI.length} bytes);\nfeedback value ${FEEDBACK.value} (0 decimals), tags "${FEEDBACK.tag1}"/"${FEEDBACK.tag2}", an endpoint, a URI and a hash.\n\n${table}\n`;
   writeFileSync(join(__dirname, "..", "audits", "gas-benchmark.md"), doc);
 }
+
+type Signer = Awaited<ReturnType<typeof ethers.getSigners>>[number];
+
+/**
+ * TaskEscrow: the direct hire (post, accept, submit, approve) and the signed agreement (hire,
+ * submit, approve) in steady state (third round between the same agents, warm accounts, fee and
+ * reputation included), and the growth check: posting, bidding and settling the 1,000th task
+ * costs the same as the 2nd.
+ */
+async function escrowRows(
+  sys: { escrow: { getAddress(): Promise<string> }; usdt: { getAddress(): Promise<string> } },
+  [client, provider, other]: Signer[],
+): Promise<Row[]> {
+  const escrow = TaskEscrow__factory.connect(await sys.escrow.getAddress(), client);
+  const usdt = MockStablecoin__factory.connect(await sys.usdt.getAddress(), client);
+  for (const s of [client, provider, other]) {
+    await usdt.mint(s.address, 10n ** 15n);
+    await usdt.connect(s).approve(await escrow.getAddress(), ethers.MaxUint256);
+  }
+  const [clientId, providerId] = [1n, 2n];
+  const now = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+  const price = 100_000_000n;
+  const params = async (mode: number, providerArg: bigint) => ({
+    clientId,
+    providerId: providerArg,
+    mode,
+    token: await usdt.getAddress(),
+    budget: price,
+    maxBudget: price,
+    acceptDeadline: (await now()) + 86_400n,
+    deliveryDuration: 2 * 86_400,
+    reviewPeriod: 86_400,
+    minScoreBps: 0,
+    parentTaskId: 0n,
+    capability: ethers.ZeroHash,
+    specHash: ethers.id("spec"),
+    specURI: "ipfs://spec",
+  });
+  const deliver = (e: TaskEscrow, id: bigint) => e.connect(provider).submitWork(id, ethers.id("work"), "ipfs://work");
+
+  let direct: bigint[] = [];
+  let agreement: bigint[] = [];
+  for (let round = 0n; round < 3n; round++) {
+    const post = await gasOf(escrow.postTask(await params(0, providerId)));
+    const id = await escrow.taskCount();
+    const accept = await gasOf(escrow.connect(provider).acceptTask(id, price, 2 * 86_400));
+    direct = [post, accept, await gasOf(deliver(escrow, id)), await gasOf(escrow.approve(id))];
+
+    const terms = {
+      clientId,
+      providerId,
+      token: await usdt.getAddress(),
+      price,
+      deliveryDuration: 2 * 86_400,
+      reviewPeriod: 86_400,
+      parentTaskId: 0n,
+      specHash: ethers.id("spec"),
+      nonce: round,
+      expiry: (await now()) + 3_600n,
+    };
+    const domain = {
+      name: "TaskEscrow",
+      version: "1",
+      chainId: (await ethers.provider.getNetwork()).chainId,
+      verifyingContract: await escrow.getAddress(),
+    };
+    const signature = await provider.signTypedData(domain, AGREEMENT_TYPES, terms);
+    const hire = await gasOf(escrow.hireWithAgreement(terms, ethers.ZeroHash, "ipfs://spec", provider.address, signature));
+    const hid = await escrow.taskCount();
+    agreement = [hire, await gasOf(deliver(escrow, hid)), await gasOf(escrow.approve(hid))];
+  }
+  const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
+  const rows: Row[] = [
+    { operation: "task, direct: postTask", gas: direct[0] },
+    { operation: "task, direct: acceptTask", gas: direct[1] },
+    { operation: "task, direct: submitWork", gas: direct[2] },
+    { operation: "task, direct: approve (fee + reputation)", gas: direct[3] },
+    {
+      operation: "task, direct hire total (4 transactions)",
+      gas: sum(direct),
+      target: "<= 300,000",
+      reference: "ERC-8183 references 418,153-452,806",
+    },
+    { operation: "task, agreement: hireWithAgreement", gas: agreement[0] },
+    {
+      operation: "task, signed agreement total (3 transactions)",
+      gas: sum(agreement),
+      target: "<= 220,000",
+      reference: "ERC-8183 references 418,153-452,806",
+    },
+  ];
+
+  // Growth: 1,000 bidding tasks, a bid on each; compare the 2nd with the 1,000th.
+  const N = 1_000;
+  const postGas: bigint[] = [];
+  const bidGas: bigint[] = [];
+  for (let i = 0; i < N; i++) {
+    postGas.push(await gasOf(escrow.postTask(await params(1, 0n))));
+    const id = await escrow.taskCount();
+    bidGas.push(await gasOf(escrow.connect(provider).placeBid(id, providerId, price, 86_400, ethers.id("p"))));
+  }
+  const first = (await escrow.taskCount()) - BigInt(N) + 2n;
+  const last = await escrow.taskCount();
+  const settle = async (id: bigint) =>
+    (await gasOf(escrow.selectBid(id, providerId, price, 86_400))) +
+    (await gasOf(deliver(escrow, id))) +
+    (await gasOf(escrow.approve(id)));
+  const settleFirst = await settle(first);
+  const settleLast = await settle(last);
+  const growth = (a: bigint, b: bigint) => `${((Number(b - a) / Number(a)) * 100).toFixed(2)}% vs 2nd`;
+  rows.push(
+    { operation: "postTask (bidding), 2nd task", gas: postGas[1] },
+    { operation: `postTask (bidding), ${N}th task`, gas: postGas[N - 1], target: growth(postGas[1], postGas[N - 1]) },
+    { operation: "placeBid, 2nd bid", gas: bidGas[1] },
+    { operation: `placeBid, ${N}th bid`, gas: bidGas[N - 1], target: growth(bidGas[1], bidGas[N - 1]) },
+    { operation: "select + submit + approve, 2nd task", gas: settleFirst },
+    { operation: `select + submit + approve, ${N}th task`, gas: settleLast, target: growth(settleFirst, settleLast) },
+  );
+  return rows;
+}
+
+const AGREEMENT_TYPES = {
+  Agreement: [
+    { name: "clientId", type: "uint256" },
+    { name: "providerId", type: "uint256" },
+    { name: "token", type: "address" },
+    { name: "price", type: "uint256" },
+    { name: "deliveryDuration", type: "uint32" },
+    { name: "reviewPeriod", type: "uint32" },
+    { name: "parentTaskId", type: "uint256" },
+    { name: "specHash", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "expiry", type: "uint256" },
+  ],
+};
 
 main().catch((err) => {
   console.error(err);
