@@ -2,4 +2,5 @@
 import "./protocol";
 import "./agent";
 import "./reputation";
+import "./task";
 import "./demo";

@@ -381,7 +381,8 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         (address arbitrator, uint256 fee, address token) = (d.arbitrator, d.deposit, t.token);
         _move(taskId, t, Status.Arbitration, ARBITRATION_TIMEOUT);
         _pull(token, fee);
-        if (fee != 0) IERC20(token).safeTransfer(arbitrator, fee);
+        // A token that refuses the arbitrator must not make the client lose by default: credit it.
+        if (fee != 0) _pay(token, arbitrator, fee);
         uint256 disputeId = IArbitrator(arbitrator).createDispute(
             RULING_OPTIONS,
             abi.encode(taskId, uint256(t.clientId), uint256(t.providerId), token, fee)

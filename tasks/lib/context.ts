@@ -389,6 +389,39 @@ export function formatPeriod(seconds: bigint | number): string {
   return `${s}s`;
 }
 
+/** "90s", "45m", "2h", "3d" or plain seconds ("3600") -> seconds. */
+export function parsePeriod(value: string): number {
+  const m = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(value);
+  if (!m) throw new Error(`"${value}" is not a duration: write seconds, or e.g. 90s, 45m, 2h, 3d.`);
+  const unit = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }[m[2].toLowerCase() as "" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+/** ITaskEscrow.Status names, by value. */
+export const TASK_STATUSES = [
+  "None",
+  "Open",
+  "Accepted",
+  "CancelRequested",
+  "Submitted",
+  "Rejected",
+  "Disputed",
+  "Arbitration",
+  "Completed",
+  "Refunded",
+  "Resolved",
+  "Closed",
+  "Expired",
+] as const;
+
+/** ITaskEscrow.Mode names, by value, as the tasks spell them. */
+export const TASK_MODES = ["direct", "bidding", "auto"] as const;
+
+/** A task status value as its name. */
+export function taskStatusName(status: bigint | number): string {
+  return TASK_STATUSES[Number(status)] ?? `status ${status}`;
+}
+
 export function shortAddress(address: string): string {
   return `${address.slice(0, 6)}…${address.slice(-4)}`;
 }

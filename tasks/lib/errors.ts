@@ -5,7 +5,7 @@ import { AbiCoder, ErrorFragment, Interface, dataSlice, getAddress, id as keccak
 import type { ErrorDescription, InterfaceAbi } from "ethers";
 import { HardhatPluginError } from "hardhat/plugins";
 import type { ActionType, TaskArguments } from "hardhat/types";
-import { formatAmount, formatBps, formatTimestamp, shortAddress } from "./context";
+import { formatAmount, formatBps, formatPeriod, formatTimestamp, shortAddress, taskStatusName } from "./context";
 
 export const PLUGIN_NAME = "agent-market";
 
@@ -35,6 +35,8 @@ export interface Fmt {
   time(seconds: bigint): string;
   bps(value: bigint): string;
   role(hash: string): string;
+  /** A token: its symbol when known (`tokens`), else its address. */
+  token(address: string): string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -43,7 +45,7 @@ type Sentence = (a: Args, f: Fmt) => string;
 
 const ROLES = ["SPENDER_ROLE", "REPORTER_ROLE", "UPGRADER_ROLE", "PAUSER_ROLE", "PARAMETER_ROLE"];
 
-/** One sentence per error name. Every error of IAgentRegistry and IReputation must be here (tested). */
+/** One sentence per error name. Every error of IAgentRegistry, IReputation and ITaskEscrow must be here (tested). */
 export const SENTENCES: Record<string, Sentence> = {
   // ---------------------------------------------------------------- AgentRegistry (and its libraries)
   AgentRegistryUnknownAgent: (a) => `Agent #${a.agentId} does not exist.`,
@@ -112,6 +114,67 @@ export const SENTENCES: Record<string, Sentence> = {
   ReputationSameAgent: (a) => `Refused: agent #${a.agentId} cannot do business with itself.`,
   ReputationZeroAmount: () => `Refused: a recorded amount, or number of calls, of zero.`,
 
+  // ---------------------------------------------------------------- TaskEscrow
+  TaskEscrowUnknownTask: (a) => `Task #${a.taskId} does not exist.`,
+  TaskEscrowWrongStatus: (a) =>
+    `Refused: task #${a.taskId} is ${taskStatusName(a.status)}, a state in which this is not possible.`,
+  TaskEscrowNotAuthorized: (a, f) =>
+    `Refused: ${f.addr(a.caller)} may not act for agent #${a.agentId}, whom this step is for: it is neither the ` +
+    `agent's owner, its wallet nor an active operator.`,
+  TaskEscrowTokenNotAllowed: (a, f) =>
+    `Refused: ${f.token(a.token)} is not a payment token of the escrow (only allow-listed tokens are).`,
+  TaskEscrowBadAmount: (a, f) =>
+    `Refused: an amount of ${f.amount(a.amount)} is out of range: it must be above zero, at least the token's ` +
+    `minimum budget, and at most the task's maximum budget.`,
+  TaskEscrowBadTime: (a, f) =>
+    BigInt(a.value) >= 1_000_000_000n
+      ? `Refused: the acceptance deadline ${f.time(a.value)} must lie between now and 365 days ahead.`
+      : `Refused: a duration of ${formatPeriod(a.value)} is out of range: delivery times, review periods and ` +
+        `ETAs must last between 1 hour and 365 days.`,
+  TaskEscrowBadParameter: () =>
+    `Refused: a fee above its hard cap (10.00% for the protocol fee and for each dispute deposit).`,
+  TaskEscrowBadTask: () =>
+    `Refused: the task's mode does not fit: a direct task names its provider and the others do not, an ` +
+    `auto-match task needs a capability, a parent task must be one the client agent works on as provider, and ` +
+    `this step must suit the task's mode (accept, decline and proposals for direct tasks, bids for bidding, ` +
+    `claims for auto-match).`,
+  TaskEscrowProviderInactive: (a) => `Refused: provider agent #${a.providerId} does not exist or is paused.`,
+  TaskEscrowSelfDealing: (a) =>
+    `Refused: agent #${a.providerId} cannot work for agent #${a.clientId}: it is the same agent or, on the open ` +
+    `market, an agent of the same owner.`,
+  TaskEscrowScoreTooLow: (a, f) =>
+    `Refused: agent #${a.providerId} has a reputation score of ${f.bps(a.score)}, below the task's minimum of ` +
+    `${f.bps(a.minScore)}.`,
+  TaskEscrowDeadlinePassed: (a, f) =>
+    `Refused: task #${a.taskId}'s deadline for this step passed at ${f.time(a.deadline)}; only a timeout ` +
+    `(task:timeout) can move it now.`,
+  TaskEscrowDeadlineNotPassed: (a, f) =>
+    `Refused: task #${a.taskId}'s current deadline (${f.time(a.deadline)}) has not passed yet; a timeout ` +
+    `only works after it.`,
+  TaskEscrowTermsChanged: (a) =>
+    `Refused: the terms of task #${a.taskId} changed since they were read; read them again (task:show) and retry.`,
+  TaskEscrowTooManyProposals: (a) =>
+    `Refused: task #${a.taskId} used all its 8 on-chain proposals; accept the current terms or close the task.`,
+  TaskEscrowNoBid: (a) => `Refused: agent #${a.providerId} has no live bid (or counter-proposal) on task #${a.taskId}.`,
+  TaskEscrowServiceMismatch: (a) =>
+    `Refused: service #${a.serviceId} cannot claim this task: it must be an active service of the claiming ` +
+    `agent that lists the task's capability.`,
+  TaskEscrowAgreementExpired: (a, f) => `Refused: the signed agreement expired at ${f.time(a.expiry)}.`,
+  TaskEscrowNonceUsed: (a) =>
+    `Refused: agent #${a.providerId}'s agreement nonce ${a.nonce} was already used or cancelled; sign new terms.`,
+  TaskEscrowBadSignature: (a, f) =>
+    `Refused: the agreement's signature is not ${f.addr(a.signer)}'s, or that signer may not act for the provider.`,
+  TaskEscrowTransferMismatch: (a, f) =>
+    `Refused: the escrow received ${f.tokenAmount(a.token, a.received)} instead of ` +
+    `${f.tokenAmount(a.token, a.expected)}; tokens that take a fee on transfer are not supported.`,
+  TaskEscrowNoArbitrator: () => `Refused: no arbitrator is configured, so disputes cannot be raised yet.`,
+  TaskEscrowNotArbitrator: (a, f) =>
+    `Refused: ${f.addr(a.caller)} is not the arbitrator of dispute ${a.disputeId} (or that dispute is unknown ` +
+    `or already taken).`,
+  TaskEscrowBadRuling: (a) => `Refused: ruling ${a.ruling} is not one of the options (0 to 5).`,
+  TaskEscrowInputTooLong: (a) => `Refused: a text of ${a.length} bytes is longer than the ${a.max} bytes allowed.`,
+  TaskEscrowNothingToWithdraw: (a, f) => `Refused: ${f.addr(a.account)} has nothing to collect in ${f.token(a.token)}.`,
+
   // ---------------------------------------------------------------- protocol base and OpenZeppelin
   ProtocolZeroAddress: () => `Refused: the zero address was given where a real address is required.`,
   AccessControlUnauthorizedAccount: (a, f) =>
@@ -178,6 +241,7 @@ const ABI_SOURCES = [
   "Reputation__factory",
   "OperatorPolicy__factory",
   "ServiceCatalog__factory",
+  "TaskEscrow__factory",
   "ERC1967Proxy__factory",
   "MockStablecoin__factory",
   "MockOKB__factory",
@@ -266,6 +330,7 @@ function formatter(opts: ExplainOptions): Fmt {
     time: (seconds) => formatTimestamp(seconds),
     bps: (value) => formatBps(value),
     role: (hash) => roles.get(hash) ?? `role ${hash}`,
+    token: (address) => tokens.get(getAddress(address))?.symbol ?? names.get(getAddress(address)) ?? address,
   };
 }
 

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, dataSlice, getAddress } from "ethers";
-import { AgentRegistry__factory } from "../../typechain-types";
+import { AgentRegistry__factory, TaskEscrow__factory } from "../../typechain-types";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CHAIN_ID = 31338; // not 31337: a node of its own, never mistaken for the in-process network
@@ -185,8 +185,8 @@ describe("Local node (anvil): deploy and operate through the CLI @local-node", f
     expect(getAddress(accounts[5])).to.equal(STRANGER);
   });
 
-  it("ignition deploy installs System and Mocks without a prompt", async function () {
-    for (const module of ["System", "Mocks"]) {
+  it("ignition deploy installs System, Mocks and the Market wiring without a prompt", async function () {
+    for (const module of ["System", "Mocks", "Market"]) {
       const r = await hardhat("ignition", "deploy", `ignition/modules/${module}.ts`, "--network", "localhost");
       expect(r.code, `deploy of ${module} failed:${report(r)}`).to.equal(0);
       expect(r.stdout, `deploy of ${module} was cancelled:${report(r)}`).to.not.contain("Deploy cancelled");
@@ -198,6 +198,9 @@ describe("Local node (anvil): deploy and operate through the CLI @local-node", f
       "System#AgentRegistryImpl",
       "System#Reputation",
       "System#ReputationImpl",
+      "System#TaskEscrow",
+      "System#TaskEscrowImpl",
+      "Mocks#Arbitrator",
       "Mocks#USDT",
       "Mocks#USDG",
       "Mocks#OKB",
@@ -205,6 +208,11 @@ describe("Local node (anvil): deploy and operate through the CLI @local-node", f
       expect(addresses[key], key).to.match(/^0x[0-9a-fA-F]{40}$/);
       expect(await provider!.getCode(addresses[key]), `code at ${key}`).to.not.equal("0x");
     }
+    // The Market module reused the System and Mocks deployments and wired them together.
+    const escrow = TaskEscrow__factory.connect(addresses["System#TaskEscrow"], provider!);
+    expect(await escrow.minBudget(addresses["Mocks#USDT"])).to.equal(1_000_000n);
+    expect(await escrow.minBudget(addresses["Mocks#USDG"])).to.equal(1_000_000n);
+    expect((await escrow.config())[3]).to.equal(addresses["Mocks#Arbitrator"]);
   });
 
   it("agent:register --json registers agent #1, owned by account 0", async function () {
