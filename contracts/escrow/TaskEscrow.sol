@@ -247,7 +247,7 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
     ) external whenNotPaused nonReentrant {
         Task storage t = _openTask(taskId, Mode.Bidding);
         _requireActor(providerId);
-        if (price == 0 || price > t.amount) revert TaskEscrowBadAmount(price);
+        _checkPrice(t, price);
         _checkPeriod(eta);
         _checkEligible(t.clientId, providerId, true, t.minScoreBps);
         _getStorage().bids[taskId][providerId] = Bid(uint96(price), eta);
@@ -594,7 +594,7 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
 
     function _propose(uint256 taskId, Task storage t, uint256 price, uint32 deliveryDuration) private {
         if (t.proposals >= MAX_PROPOSALS) revert TaskEscrowTooManyProposals(taskId);
-        if (price == 0 || price > t.amount) revert TaskEscrowBadAmount(price);
+        _checkPrice(t, price);
         _checkPeriod(deliveryDuration);
         t.proposals += 1;
     }
@@ -731,6 +731,14 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
     function _offer(Task storage t) private view returns (uint256) {
         uint256 offer = t.offer;
         return offer != 0 ? offer : t.amount;
+    }
+
+    /// @dev A bid or proposal: at least the token's minimum budget (dust would round fees and
+    ///      deposits to zero) and at most the locked amount.
+    function _checkPrice(Task storage t, uint256 price) private view {
+        if (price == 0 || price > t.amount || price < _getStorage().minBudget[t.token]) {
+            revert TaskEscrowBadAmount(price);
+        }
     }
 
     function _checkPeriod(uint256 period) private pure {

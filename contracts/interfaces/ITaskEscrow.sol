@@ -234,7 +234,8 @@ interface ITaskEscrow is IArbitrable {
     error TaskEscrowNotAuthorized(uint256 agentId, address caller);
     /// @notice The token is not allow-listed.
     error TaskEscrowTokenNotAllowed(address token);
-    /// @notice Budget or price out of range (zero, below the token minimum, above the maximum).
+    /// @notice Budget, bid or proposed price out of range (zero, below the token's minimum budget,
+    ///         above the maximum budget or above 2^96 - 1).
     error TaskEscrowBadAmount(uint256 amount);
     /// @notice A duration or deadline out of range.
     error TaskEscrowBadTime(uint256 value);
@@ -307,7 +308,8 @@ interface ITaskEscrow is IArbitrable {
     ///         passes to guard against a last-second change. Stopped while paused.
     function acceptTask(uint256 taskId, uint256 price, uint32 deliveryDuration) external;
 
-    /// @notice The named provider declines a direct task: it closes with a full refund.
+    /// @notice The named provider declines an open direct task (even after its acceptance deadline):
+    ///         it closes with a full refund.
     function declineTask(uint256 taskId) external;
 
     /// @notice The client changes the offer of an open direct task (price up to the maximum
@@ -341,7 +343,9 @@ interface ITaskEscrow is IArbitrable {
     /// @notice The provider delivers, within the delivery (or cancellation) deadline.
     function submitWork(uint256 taskId, bytes32 deliverableHash, string calldata deliverableURI) external;
 
-    /// @notice The client approves: the provider is paid the price minus the protocol fee.
+    /// @notice The client approves: the provider is paid the price minus the protocol fee. Also
+    ///         possible after the review period, until someone triggers the timeout (recorded as
+    ///         Completed rather than AutoCompleted).
     function approve(uint256 taskId) external;
 
     /// @notice The client rejects within the review period; the decision window starts.
@@ -364,13 +368,17 @@ interface ITaskEscrow is IArbitrable {
 
     /// @notice The provider disputes a rejection or a cancellation request within the window and
     ///         deposits the arbitration fee from `msg.sender`.
+    /// @dev Dispute deposits are not debited from operator spending policies: disputes are exits,
+    ///      and the registry's pause (which stops `consumeSpend`) must never stop them.
     function raiseDispute(uint256 taskId) external;
 
     /// @notice The client deposits the same fee within the window; the dispute goes to the
     ///         arbitrator, which receives one deposit as its fee.
     function payDisputeDeposit(uint256 taskId) external;
 
-    /// @notice A party adds evidence (ERC-1497) while the task is rejected, disputed or in arbitration.
+    /// @notice A party adds evidence (ERC-1497) while the task is rejected, disputed or in
+    ///         arbitration. Before a dispute exists the event names the current arbitrator
+    ///         (the zero address if none is set yet).
     function submitEvidence(uint256 taskId, string calldata evidence) external;
 
     // ------------------------------------------------------------------ money
@@ -400,10 +408,12 @@ interface ITaskEscrow is IArbitrable {
     /// @notice A whole task in one call.
     function getTask(uint256 taskId) external view returns (Task memory);
 
-    /// @notice `providerId`'s live bid on `taskId` (price 0 = none).
+    /// @notice `providerId`'s bid on `taskId` (price 0 = none). Meaningful while the task is open:
+    ///         bids that were not selected stay readable after assignment but can never be used.
     function getBid(uint256 taskId, uint256 providerId) external view returns (Bid memory);
 
-    /// @notice The named provider's pending counter-proposal (price 0 = none).
+    /// @notice The named provider's last counter-proposal (price 0 = none). Meaningful while the
+    ///         task is open; cleared when the client accepts it.
     function getCounter(uint256 taskId) external view returns (Counter memory);
 
     /// @notice The task's dispute (arbitrator 0 = none).

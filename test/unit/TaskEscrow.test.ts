@@ -122,6 +122,12 @@ function postAuto(f: EscrowFixture, over: Partial<Parameters<TaskEscrow["postTas
   return post(f, { mode: Mode.AutoMatch, providerId: 0n, budget: usd(80), maxBudget: usd(100), ...over });
 }
 
+/** Carol's agent hires alice's agent directly (a parent task for alice's sub-tasks); returns its id. */
+async function postAsCarolToAlice(f: EscrowFixture) {
+  await f.escrow.connect(f.carol).postTask(await taskParams(f, { clientId: f.carolId, providerId: f.aliceId }));
+  return f.escrow.taskCount();
+}
+
 /** The controller `owner` lists a quoted service of `agentId`; returns its id. */
 async function listQuoted(f: EscrowFixture, owner: HardhatEthersSigner, agentId: bigint, capability = CAPABILITY) {
   await f.registry
@@ -277,15 +283,14 @@ describe("TaskEscrow", function () {
 
     it("initialises a fresh proxy, emitting TreasurySet and FeesSet, without an arbitrator", async function () {
       const { escrow, escrowImpl, registry, reputation, stranger, admin } = await loadFixture(deployEscrow);
-      const args = [
+      const data = escrow.interface.encodeFunctionData("initialize", [
         stranger.address,
         await registry.getAddress(),
         await reputation.getAddress(),
         admin.address,
         1_000,
         1_000,
-      ] as const;
-      const data = escrow.interface.encodeFunctionData("initialize", args);
+      ]);
       const proxy = await ethers.deployContract("ERC1967Proxy", [escrowImpl, data]);
       const fresh = TaskEscrow__factory.connect(await proxy.getAddress(), admin);
       await expect(proxy.deploymentTransaction()!).to.emit(fresh, "TreasurySet").withArgs(admin.address);
@@ -405,10 +410,10 @@ describe("TaskEscrow", function () {
         .to.emit(escrow, "FeesSet")
         .withArgs(MAX_PROTOCOL_FEE_BPS, MAX_ARBITRATION_FEE_BPS);
       const config = await escrow.config();
-      expect(config.protocolFeeBps).to.equal(MAX_PROTOCOL_FEE_BPS);
-      expect(config.arbitrationFeeBps).to.equal(MAX_ARBITRATION_FEE_BPS);
+      expect(config[4]).to.equal(MAX_PROTOCOL_FEE_BPS);
+      expect(config[5]).to.equal(MAX_ARBITRATION_FEE_BPS);
       await expect(escrow.setFees(0, 0)).to.emit(escrow, "FeesSet").withArgs(0, 0);
-      expect((await escrow.config()).protocolFeeBps).to.equal(0n);
+      expect((await escrow.config())[4]).to.equal(0n);
     });
 
     it("reverts with TaskEscrowBadParameter above MAX_PROTOCOL_FEE_BPS or MAX_ARBITRATION_FEE_BPS", async function () {
@@ -450,7 +455,7 @@ describe("TaskEscrow", function () {
     it("sets the treasury and emits TreasurySet", async function () {
       const { escrow, stranger } = await loadFixture(deployEscrow);
       await expect(escrow.setTreasury(stranger.address)).to.emit(escrow, "TreasurySet").withArgs(stranger.address);
-      expect((await escrow.config()).treasury).to.equal(stranger.address);
+      expect((await escrow.config())[2]).to.equal(stranger.address);
     });
 
     it("reverts with ProtocolZeroAddress for the zero address", async function () {
@@ -471,7 +476,7 @@ describe("TaskEscrow", function () {
     it("sets the arbitrator and emits ArbitratorSet", async function () {
       const { escrow, stranger } = await loadFixture(deployEscrow);
       await expect(escrow.setArbitrator(stranger.address)).to.emit(escrow, "ArbitratorSet").withArgs(stranger.address);
-      expect((await escrow.config()).arbitrator).to.equal(stranger.address);
+      expect((await escrow.config())[3]).to.equal(stranger.address);
     });
 
     it("reverts with ProtocolZeroAddress for the zero address", async function () {
@@ -621,7 +626,9 @@ describe("TaskEscrow", function () {
           );
         await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.escrow], [-usd(100), 0n, usd(100)]);
         expect(await f.escrow.taskCount()).to.equal(1n);
-        expect(await taskOf(f.escrow, 1n)).to.deep.equal(expectedTask(params.token, params.acceptDeadline));
+        expect(await taskOf(f.escrow, 1n)).to.deep.equal(
+          expectedTask(String(params.token), BigInt(params.acceptDeadline)),
+        );
       });
 
       it("returns the new task id and numbers tasks one by one", async function () {
@@ -661,7 +668,7 @@ describe("TaskEscrow", function () {
           );
         await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [-usd(200), usd(200)]);
         expect(await taskOf(f.escrow, 1n)).to.deep.equal(
-          expectedTask(params.token, params.acceptDeadline, {
+          expectedTask(String(params.token), BigInt(params.acceptDeadline), {
             amount: usd(200),
             providerId: 0n,
             mode: BigInt(Mode.Bidding),
@@ -692,7 +699,7 @@ describe("TaskEscrow", function () {
           );
         await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [-usd(100), usd(100)]);
         expect(await taskOf(f.escrow, 1n)).to.deep.equal(
-          expectedTask(params.token, params.acceptDeadline, {
+          expectedTask(String(params.token), BigInt(params.acceptDeadline), {
             providerId: 0n,
             mode: BigInt(Mode.AutoMatch),
             capability: CAPABILITY,
@@ -709,15 +716,14 @@ describe("TaskEscrow", function () {
           [-usd(100), usd(100)],
         );
         expect(await taskOf(f.escrow, 1n)).to.deep.equal(
-          expectedTask(params.token, params.acceptDeadline, { offer: usd(60) }),
+          expectedTask(String(params.token), BigInt(params.acceptDeadline), { offer: usd(60) }),
         );
       });
 
       it("stores a parent task whose provider is the client, with offer 0 when budget equals the maximum", async function () {
         const f = await loadFixture(deployEscrow);
         // Carol hires alice (task #1); alice posts a sub-task of it to bob.
-        const parent = await post(f, { clientId: f.carolId, providerId: f.aliceId });
-        await f.usdt.connect(f.carol).approve(await f.escrow.getAddress(), ethers.MaxUint256);
+        const parent = await postAsCarolToAlice(f);
         const params = await taskParams(f, { parentTaskId: parent, minScoreBps: 5_000n });
         await expect(f.escrow.connect(f.alice).postTask(params))
           .to.emit(f.escrow, "TaskPosted")
@@ -735,7 +741,10 @@ describe("TaskEscrow", function () {
             SPEC_URI,
           );
         expect(await taskOf(f.escrow, 2n)).to.deep.equal(
-          expectedTask(params.token, params.acceptDeadline, { parentTaskId: parent, minScoreBps: 5_000n }),
+          expectedTask(String(params.token), BigInt(params.acceptDeadline), {
+            parentTaskId: parent,
+            minScoreBps: 5_000n,
+          }),
         );
       });
 
@@ -839,13 +848,11 @@ describe("TaskEscrow", function () {
 
       it("reverts with AgentRegistryCounterpartyNotAllowed(0) for an allow-list operator posting on the open market", async function () {
         const f = await loadFixture(actorsFixture);
-        await f.registry
-          .connect(f.alice)
-          .setOperator(f.aliceId, f.operator.address, {
-            expiry: f.operatorExpiry,
-            minScoreBps: 0,
-            allowListOnly: true,
-          });
+        await f.registry.connect(f.alice).setOperator(f.aliceId, f.operator.address, {
+          expiry: f.operatorExpiry,
+          minScoreBps: 0,
+          allowListOnly: true,
+        });
         await f.registry.connect(f.alice).setCounterparties(f.aliceId, f.operator.address, [f.bobId], true);
         await expect(
           f.escrow.connect(f.operator).postTask(await taskParams(f, { maxBudget: usd(50), budget: usd(50) })),
@@ -1068,8 +1075,7 @@ describe("TaskEscrow", function () {
 
     it("stores the parent task of the agreement", async function () {
       const f = await loadFixture(deployEscrow);
-      await f.usdt.connect(f.carol).approve(await f.escrow.getAddress(), ethers.MaxUint256);
-      const parent = await post(f, { clientId: f.carolId, providerId: f.aliceId });
+      const parent = await postAsCarolToAlice(f);
       const a = await agreement(f, { parentTaskId: parent });
       await expect(hire(f, a, f.bob.address, await signAgreement(f.escrow, f.bob, a)))
         .to.emit(f.escrow, "TaskPosted")
@@ -1314,7 +1320,6 @@ describe("TaskEscrow", function () {
     it("assigns the named provider at the offer: TaskStateChanged and TaskAssigned, no money moves", async function () {
       const f = await loadFixture(deployEscrow);
       const id = await post(f);
-      const acceptDeadline = (await f.escrow.getTask(id)).deadline;
       const t = await pinNext();
       const tx = f.escrow.connect(f.bob).acceptTask(id, usd(100), 2n * DAY);
       await expect(tx)
@@ -1323,7 +1328,6 @@ describe("TaskEscrow", function () {
         .and.to.emit(f.escrow, "TaskAssigned")
         .withArgs(id, f.bobId, usd(100), t + 2n * DAY);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.escrow], [0n, 0n, 0n]);
-      expect(t + 2n * DAY).to.not.equal(acceptDeadline);
       expect(await taskOf(f.escrow, id)).to.deep.equal(
         expectedTask(await f.usdt.getAddress(), t + 2n * DAY, { status: BigInt(Status.Accepted) }),
       );
@@ -1353,9 +1357,10 @@ describe("TaskEscrow", function () {
       const f = await loadFixture(actorsFixture);
       const first = await post(f);
       const second = await post(f);
+      const t = await pinNext();
       await expect(f.escrow.connect(f.bobWallet).acceptTask(first, usd(100), 2n * DAY))
         .to.emit(f.escrow, "TaskAssigned")
-        .withArgs(first, f.bobId, usd(100), (await time.latest()) + 1 + 2 * Number(DAY));
+        .withArgs(first, f.bobId, usd(100), t + 2n * DAY);
       await expect(f.escrow.connect(f.bobOperator).acceptTask(second, usd(100), 2n * DAY)).to.emit(
         f.escrow,
         "TaskAssigned",
@@ -1449,9 +1454,9 @@ describe("TaskEscrow", function () {
   // ------------------------------------------------------------------ declineTask
 
   describe("declineTask", function () {
-    it("closes the task with a full refund of the locked amount and emits TaskSettled(id, 0, amount, 0)", async function () {
+    it("closes the task with a full refund and emits TaskStateChanged and TaskSettled(id, 0, amount, 0)", async function () {
       const f = await loadFixture(deployEscrow);
-      const id = await post(f, { budget: usd(60) });
+      const id = await post(f);
       const deadline = (await f.escrow.getTask(id)).deadline;
       const tx = f.escrow.connect(f.bob).declineTask(id);
       await expect(tx)
@@ -1461,8 +1466,17 @@ describe("TaskEscrow", function () {
         .withArgs(id, 0n, usd(100), 0n);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.escrow], [usd(100), 0n, -usd(100)]);
       expect(await taskOf(f.escrow, id)).to.deep.equal(
-        expectedTask(await f.usdt.getAddress(), deadline, { status: BigInt(Status.Closed), offer: usd(60) }),
+        expectedTask(await f.usdt.getAddress(), deadline, { status: BigInt(Status.Closed) }),
       );
+    });
+
+    it("refunds the whole locked maximum budget when the offer was lower", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await post(f, { budget: usd(60) });
+      const tx = f.escrow.connect(f.bob).declineTask(id);
+      await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, usd(100), 0n);
+      await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [usd(100), -usd(100)]);
+      expect((await f.escrow.getTask(id)).amount).to.equal(usd(100));
     });
 
     it("refunds to the client agent's wallet; the provider's wallet and operator may decline", async function () {
@@ -1698,9 +1712,12 @@ describe("TaskEscrow", function () {
       await expect(f.escrow.connect(f.bob).counterPropose(id, usd(90), 2n * DAY))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTooManyProposals")
         .withArgs(id);
-      await expect(f.escrow.connect(f.alice).acceptCounter(id, usd(92), 2n * DAY))
+      const lastCounter = usd(95) - (MAX_PROPOSALS / 2n - 1n);
+      expect((await f.escrow.getCounter(id)).price).to.equal(lastCounter);
+      const t = await pinNext();
+      await expect(f.escrow.connect(f.alice).acceptCounter(id, lastCounter, 2n * DAY))
         .to.emit(f.escrow, "TaskAssigned")
-        .withArgs(id, f.bobId, usd(92), (await time.latest()) + 1 + 2 * Number(DAY));
+        .withArgs(id, f.bobId, lastCounter, t + 2n * DAY);
     });
   });
 
@@ -1829,7 +1846,7 @@ describe("TaskEscrow", function () {
       await expect(
         f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(200), MIN_PERIOD, PROPOSAL_HASH),
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.escrow], [0n, 0n, 0n]);
-      await f.escrow.connect(f.carol).placeBid(id, f.carolId, 1n, MAX_PERIOD, PROPOSAL_HASH);
+      await f.escrow.connect(f.carol).placeBid(id, f.carolId, MIN_BUDGET, MAX_PERIOD, PROPOSAL_HASH);
       expect((await f.escrow.getBid(id, f.bobId)).price).to.equal(usd(200));
       expect((await f.escrow.getBid(id, f.carolId)).eta).to.equal(MAX_PERIOD);
     });
@@ -2191,9 +2208,26 @@ describe("TaskEscrow", function () {
       await expect(f.escrow.connect(f.bob).claimTask(strict, f.bobId, f.serviceId))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowScoreTooLow")
         .withArgs(f.bobId, NEUTRAL_SCORE, 6_000n);
+      const t = await pinNext();
       await expect(f.escrow.connect(f.bob).claimTask(neutral, f.bobId, f.serviceId))
         .to.emit(f.escrow, "TaskAssigned")
-        .withArgs(neutral, f.bobId, usd(80), (await time.latest()) + 1 + 2 * Number(DAY));
+        .withArgs(neutral, f.bobId, usd(80), t + 2n * DAY);
+    });
+
+    it("lets the provider's agent wallet or operator claim", async function () {
+      const f = await loadFixture(actorsFixture);
+      const serviceId = await listQuoted(f, f.bob, f.bobId);
+      const first = await postAuto(f);
+      const second = await postAuto(f);
+      await expect(f.escrow.connect(f.bobWallet).claimTask(first, f.bobId, serviceId)).to.changeTokenBalances(
+        f.usdt,
+        [f.alice, f.aliceWallet, f.bobWallet, f.escrow],
+        [0n, usd(20), 0n, -usd(20)],
+      );
+      const t = await pinNext();
+      await expect(f.escrow.connect(f.bobOperator).claimTask(second, f.bobId, serviceId))
+        .to.emit(f.escrow, "TaskAssigned")
+        .withArgs(second, f.bobId, usd(80), t + 2n * DAY);
     });
 
     it("reverts with TaskEscrowNotAuthorized when the caller may not act for the provider", async function () {

@@ -50,16 +50,16 @@ type Populated = Awaited<ReturnType<typeof deployPopulatedEscrow>>;
 async function observe(f: Populated) {
   const { escrow, ids } = f;
   const tasks = [];
-  for (const id of Object.values(ids)) tasks.push((await escrow.getTask(id)).toArray());
+  for (const id of Object.values(ids)) tasks.push([...(await escrow.getTask(id))]);
   return {
     tasks,
     count: await escrow.taskCount(),
-    bid: (await escrow.getBid(ids.bidding, f.carolId)).toArray(),
-    counter: (await escrow.getCounter(ids.open)).toArray(),
+    bid: [...(await escrow.getBid(ids.bidding, f.carolId))],
+    counter: [...(await escrow.getCounter(ids.open))],
     fees: await escrow.accruedFees(await f.usdt.getAddress()),
     nonce: await escrow.nonceUsed(f.daveId, 7n),
     minBudget: await escrow.minBudget(await f.usdt.getAddress()),
-    config: (await escrow.config()).toArray(),
+    config: [...(await escrow.config())],
     domain: await escrow.domainSeparator(),
     escrowUsdt: await f.usdt.balanceOf(await escrow.getAddress()),
   };
@@ -77,7 +77,14 @@ describe("TaskEscrow upgrade safety", function () {
   it("the bare implementation cannot be initialised, the proxy not twice", async function () {
     const { escrow, escrowImpl, admin, stranger, registry, reputation } = await loadFixture(deployEscrow);
     const implementation = TaskEscrow__factory.connect(escrowImpl, admin);
-    const args = [admin.address, await registry.getAddress(), await reputation.getAddress(), admin.address, 0, 0] as const;
+    const args = [
+      admin.address,
+      await registry.getAddress(),
+      await reputation.getAddress(),
+      admin.address,
+      0,
+      0,
+    ] as const;
     await expect(implementation.initialize(...args)).to.be.revertedWithCustomError(
       implementation,
       "InvalidInitialization",
