@@ -1,13 +1,16 @@
 // market:demo — the marketplace so far, told in numbered chapters on the in-process network.
-// Later chapters (TaskEscrow, PayPerUse, EvaluatorStaking) slot into CHAPTERS below.
-import { ZeroAddress, ZeroHash, id as keccakId, parseUnits } from "ethers";
+// Later chapters (PayPerUse, EvaluatorStaking) slot into CHAPTERS below.
+import { MaxUint256, ZeroAddress, ZeroHash, id as keccakId, parseUnits } from "ethers";
+import type { ContractTransactionReceipt } from "ethers";
 import { task } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { limitView, serviceRows } from "./agent";
+import { type Agreement, signAgreementTerms, taskView } from "./task";
 import {
   type Context,
   type TokenInfo,
+  TASK_STATUSES,
   chainNow,
   confirm,
   describeToken,
@@ -32,8 +35,6 @@ interface Cast {
   translatorWallet: HardhatEthersSigner; // the translator's separate agent wallet
   hotKey: HardhatEthersSigner; // the researcher's operator key
   coderKey: HardhatEthersSigner; // the coder's operator key
-  paymentDesk: HardhatEthersSigner; // stands in for TaskEscrow / PayPerUse (SPENDER_ROLE)
-  reporter: HardhatEthersSigner; // stands in for TaskEscrow (REPORTER_ROLE)
   stranger: HardhatEthersSigner;
 }
 
@@ -44,6 +45,8 @@ interface Story {
   cast: Cast;
   usdt: TokenInfo;
   agents: { translator: bigint; researcher: bigint; coder: bigint };
+  /** Tasks one chapter posts and a later one settles. */
+  tasks: { first: bigint; second: bigint; silent: bigint };
   /** Error wording for this story: USDT amounts and named accounts. */
   words: ExplainOptions;
   say(line: string): void;
@@ -191,58 +194,164 @@ const operatorKey: Chapter = {
   },
 };
 
+// ------------------------------------------------------------------ TaskEscrow helpers
+
+const DIRECT = 0;
+const BIDDING = 1;
+const AUTO_MATCH = 2;
+const HOUR = 3_600;
+const DAY = 86_400;
+
+/** Mints test USDT (the Mocks faucet) to `who`, who lets the escrow take it. */
+async function fund(story: Story, who: HardhatEthersSigner, amount: string) {
+  const { MockStablecoin__factory } = await import("../typechain-types");
+  const usdt = MockStablecoin__factory.connect(story.usdt.address, who);
+  await confirm(usdt.mint(who.address, units(story, amount)));
+  await confirm(usdt.approve(story.ctx.addresses.escrow, MaxUint256));
+}
+
+interface Posting {
+  clientId: bigint;
+  providerId?: bigint;
+  mode?: number;
+  budget: string;
+  maxBudget?: string;
+  reviewPeriod?: number;
+  minScoreBps?: number;
+  capability?: string;
+  specURI: string;
+}
+
+/** `payer` posts a USDT task (1 day to take it, 2 days to deliver, 1 day to review by default). */
+async function postTask(story: Story, payer: HardhatEthersSigner, p: Posting): Promise<bigint> {
+  const { escrow } = story.ctx;
+  const params = {
+    clientId: p.clientId,
+    providerId: p.providerId ?? 0n,
+    mode: p.mode ?? DIRECT,
+    token: story.usdt.address,
+    budget: units(story, p.budget),
+    maxBudget: units(story, p.maxBudget ?? p.budget),
+    acceptDeadline: (await chainNow(story.hre)) + BigInt(DAY),
+    deliveryDuration: 2 * DAY,
+    reviewPeriod: p.reviewPeriod ?? DAY,
+    minScoreBps: p.minScoreBps ?? 0,
+    parentTaskId: 0n,
+    capability: p.capability ?? ZeroHash,
+    specHash: keccakId(p.specURI),
+    specURI: p.specURI,
+  };
+  const receipt = await confirm(escrow.connect(payer).postTask(params));
+  return findEvent(escrow.interface, receipt, "TaskPosted").taskId;
+}
+
+/** The provider delivers and the client approves; returns the settlement. */
+async function deliverAndApprove(
+  story: Story,
+  taskId: bigint,
+  provider: HardhatEthersSigner,
+  client: HardhatEthersSigner,
+  deliverable: string,
+) {
+  const { escrow } = story.ctx;
+  await confirm(escrow.connect(provider).submitWork(taskId, keccakId(deliverable), deliverable));
+  return settlement(story, await confirm(escrow.connect(client).approve(taskId)));
+}
+
+/** The TaskSettled event of a receipt. */
+function settlement(story: Story, receipt: ContractTransactionReceipt) {
+  const e = findEvent(story.ctx.escrow.interface, receipt, "TaskSettled");
+  return { toProvider: e.toProvider as bigint, toClient: e.toClient as bigint, fee: e.fee as bigint };
+}
+
+/** USDT balances after a settlement, in one row: the parties' wallets, the treasury and the fees not yet swept. */
+async function balances(story: Story, parties: [string, string][]) {
+  const { escrow } = story.ctx;
+  const { IERC20Metadata__factory } = await import("../typechain-types");
+  const usdt = IERC20Metadata__factory.connect(story.usdt.address, story.hre.ethers.provider);
+  const [, , treasury] = await escrow.config();
+  const row: Record<string, string> = {};
+  for (const [account, address] of [...parties, ["treasury", treasury] as [string, string]]) {
+    row[account] = formatAmount(await usdt.balanceOf(address), story.usdt.decimals);
+  }
+  row["fees accrued, not swept"] = formatAmount(await escrow.accruedFees(story.usdt.address), story.usdt.decimals);
+  printTable([row], { title: "   USDT balances:" });
+}
+
+// ------------------------------------------------------------------ TaskEscrow chapters
+
 const spending: Chapter = {
   title: "The hot key spends, and the policy holds",
   async run(story) {
     const { registry } = story.ctx;
-    const { admin, researcherOwner, hotKey, paymentDesk } = story.cast;
+    const { researcherOwner, hotKey, coderKey } = story.cast;
     const { researcher, translator, coder } = story.agents;
     const token = story.usdt.address;
-    const [forty, ten] = [units(story, "40"), units(story, "10")];
-    await confirm(registry.connect(admin).grantRole(keccakId("SPENDER_ROLE"), paymentDesk.address));
-    story.say(`TaskEscrow and PayPerUse are not built yet. A stand-in "payment desk" account`);
-    story.say(`(${shortAddress(paymentDesk.address)}) receives SPENDER_ROLE and checks each spend with consumeSpend,`);
-    story.say(`exactly as those contracts will before they move any money (no tokens move in this demo).`);
-    const desk = registry.connect(paymentDesk);
-    const spend = (amount: bigint, counterparty: bigint) =>
-      confirm(desk.consumeSpend(researcher, hotKey.address, token, amount, counterparty));
+    story.say(`TaskEscrow holds SPENDER_ROLE on the registry: before it locks a task's budget it calls consumeSpend,`);
+    story.say(`which checks the payer and debits an operator's policy, or refuses, before any money moves.`);
+    await fund(story, hotKey, "100");
+    story.say(`The hot key takes 100.00 USDT from the test faucet, approves the escrow and posts direct tasks`);
+    story.say(`for the translator (the hot key pays; refunds go back to the agent's wallet).`);
+    const post = (amount: string, providerId: bigint) =>
+      postTask(story, hotKey, { clientId: researcher, providerId, budget: amount, specURI: "ipfs://fr-glossary.md" });
+    const posted: bigint[] = [];
     for (const n of [1, 2]) {
-      await spend(forty, translator);
+      posted.push(await post("40", translator));
       const left = await registry.availableToSpend(researcher, hotKey.address, token);
       story.say(
-        `Spend ${n}: ${usd(story, forty)} to the translator: accepted; its next payment may be up to ${usd(story, left)}.`,
+        `Spend ${n}: ${usd(story, units(story, "40"))} to the translator: accepted; task #${posted[n - 1]} locks it ` +
+          `in escrow, and the next payment may be up to ${usd(story, left)}.`,
       );
     }
-    await refused(story, `Spend 3: ${usd(story, forty)} to the translator`, () => spend(forty, translator));
-    await refused(story, `Spend 4: ${usd(story, ten)} to the coder (#${coder})`, () => spend(ten, coder));
+    [story.tasks.first, story.tasks.second] = posted;
+    await refused(story, `Spend 3: ${usd(story, units(story, "40"))} to the translator`, () => post("40", translator));
+    await refused(story, `Spend 4: ${usd(story, units(story, "10"))} to the coder (#${coder})`, () =>
+      post("10", coder),
+    );
     await confirm(registry.connect(researcherOwner).revokeOperator(researcher, hotKey.address));
     story.say(`The owner revokes the hot key.`);
-    await refused(story, `Spend 5: ${usd(story, ten)} to the translator`, () => spend(ten, translator));
+    await refused(story, `Spend 5: ${usd(story, units(story, "10"))} to the translator`, () => post("10", translator));
 
-    const { coderKey } = story.cast;
     const score = formatBps(await story.ctx.reputation.score(translator));
-    await confirm(desk.consumeSpend(story.agents.coder, coderKey.address, token, units(story, "25"), translator));
-    story.say(`Meanwhile the coder's hot key pays the translator (score ${score}) 25.00 USDT: accepted.`);
+    await fund(story, coderKey, "25");
+    story.tasks.silent = await postTask(story, coderKey, {
+      clientId: coder,
+      providerId: translator,
+      budget: "25",
+      reviewPeriod: HOUR,
+      specURI: "ipfs://readme-fr.md",
+    });
+    story.say(
+      `Meanwhile the coder's hot key pays the translator (score ${score}) 25.00 USDT: accepted ` +
+        `(task #${story.tasks.silent}, one-hour review period).`,
+    );
   },
 };
 
 const reputation: Chapter = {
   title: "A completed task earns a rating",
   async run(story) {
-    const { reputation } = story.ctx;
-    const { admin, researcherOwner, reporter, stranger } = story.cast;
+    const { escrow, reputation } = story.ctx;
+    const { researcherOwner, translatorWallet, hotKey, stranger } = story.cast;
     const { researcher, translator } = story.agents;
-    const price = units(story, "80");
-    await confirm(reputation.connect(admin).grantRole(keccakId("REPORTER_ROLE"), reporter.address));
-    story.say(`TaskEscrow is not built yet either. A stand-in reporter account (${shortAddress(reporter.address)})`);
-    story.say(`receives REPORTER_ROLE and records what TaskEscrow will record at settlement:`);
-    const COMPLETED = 0;
-    await confirm(
-      reputation.connect(reporter).recordTask(researcher, translator, COMPLETED, story.usdt.address, price),
-    );
+    const taskId = story.tasks.first;
+    const t = await escrow.getTask(taskId);
+    await confirm(escrow.connect(translatorWallet).acceptTask(taskId, t.amount, t.deliveryDuration));
     story.say(
-      `the researcher (#${researcher}) hired the translator (#${translator}); the task completed for ${usd(story, price)}.`,
+      `The translator's wallet (a wallet may act for its agent) accepts task #${taskId} at ${usd(story, t.amount)},`,
     );
+    story.say(`delivers the glossary, and the researcher's owner approves it.`);
+    const s = await deliverAndApprove(story, taskId, translatorWallet, researcherOwner, "ipfs://glossary-fr.csv");
+    story.say(
+      `TaskEscrow pays ${usd(story, s.toProvider)} to the translator's wallet and keeps ${usd(story, s.fee)} ` +
+        `(the ${formatBps(t.feeBps)} protocol fee) for the treasury.`,
+    );
+    story.say(`Holding REPORTER_ROLE in Reputation, it records the completed task in the same transaction:`);
+    story.say(`the researcher (#${researcher}) hired the translator (#${translator}) for ${usd(story, t.amount)}.`);
+    await balances(story, [
+      ["researcher's hot key", hotKey.address],
+      ["translator's wallet", translatorWallet.address],
+    ]);
     story.say(`Each owner now holds one right to rate the other agent.`);
     await confirm(
       reputation
@@ -254,6 +363,171 @@ const reputation: Chapter = {
       reputation.connect(stranger).giveFeedback(translator, 5, 0, "", "", "", "", ZeroHash),
     );
     story.say(`The translator's score is now ${formatBps(await reputation.score(translator))}.`);
+  },
+};
+
+const bidding: Chapter = {
+  title: "A task won by bidding",
+  async run(story) {
+    const { escrow } = story.ctx;
+    const { researcherOwner, translatorWallet, coderOwner } = story.cast;
+    const { researcher, translator, coder } = story.agents;
+    await fund(story, researcherOwner, "500");
+    story.say(`The researcher's owner takes 500.00 USDT from the faucet and approves the escrow.`);
+    const taskId = await postTask(story, researcherOwner, {
+      clientId: researcher,
+      mode: BIDDING,
+      budget: "50",
+      maxBudget: "60",
+      specURI: "ipfs://summarise-20-french-sources.md",
+    });
+    story.say(`It posts task #${taskId} for bids (summarise 20 French sources), locking at most 60.00 USDT.`);
+    const proposal = keccakId("ipfs://proposal.md");
+    await confirm(escrow.connect(translatorWallet).placeBid(taskId, translator, units(story, "55"), DAY, proposal));
+    await confirm(escrow.connect(coderOwner).placeBid(taskId, coder, units(story, "45"), 2 * DAY, proposal));
+    story.say(`Bids: the translator asks 55.00 USDT within 1 day, the coder 45.00 USDT within 2 days.`);
+    await confirm(escrow.connect(researcherOwner).selectBid(taskId, coder, units(story, "45"), 2 * DAY));
+    story.say(`The researcher selects the cheaper bid: the coder works on it for 45.00 USDT, and the 15.00 USDT`);
+    story.say(`not needed goes back to the researcher's wallet at once.`);
+    const s = await deliverAndApprove(story, taskId, coderOwner, researcherOwner, "ipfs://summary.md");
+    story.say(`Delivered and approved: ${usd(story, s.toProvider)} to the coder, ${usd(story, s.fee)} fee.`);
+    await balances(story, [
+      ["researcher's wallet (owner)", researcherOwner.address],
+      ["coder's wallet (owner)", coderOwner.address],
+    ]);
+  },
+};
+
+const agreement: Chapter = {
+  title: "A direct hire through a signed agreement",
+  async run(story) {
+    const { escrow } = story.ctx;
+    const { researcherOwner, translatorWallet } = story.cast;
+    const { researcher, translator } = story.agents;
+    const specURI = "ipfs://report-en.md";
+    const terms: Agreement = {
+      clientId: researcher,
+      providerId: translator,
+      token: story.usdt.address,
+      price: units(story, "30"),
+      deliveryDuration: BigInt(DAY),
+      reviewPeriod: BigInt(DAY),
+      parentTaskId: 0n,
+      specHash: keccakId(specURI),
+      nonce: 1n,
+      expiry: (await chainNow(story.hre)) + BigInt(HOUR),
+    };
+    const signature = await signAgreementTerms(story.ctx, translatorWallet, terms);
+    story.say(`Off-chain, the translator's wallet signs terms (EIP-712 Agreement): 30.00 USDT to translate the`);
+    story.say(`researcher's report into French within 1 day, nonce 1, valid for one hour.`);
+    const hire = () =>
+      escrow.connect(researcherOwner).hireWithAgreement(terms, ZeroHash, specURI, translatorWallet.address, signature);
+    const taskId: bigint = findEvent(escrow.interface, await confirm(hire()), "TaskPosted").taskId;
+    const status = TASK_STATUSES[Number((await escrow.getTask(taskId)).status)];
+    story.say(`The researcher's owner submits them: task #${taskId} is created, funded and assigned in one`);
+    story.say(`transaction (status ${status}).`);
+    await refused(story, "Submitting the same signed terms again", hire);
+    const s = await deliverAndApprove(story, taskId, translatorWallet, researcherOwner, "ipfs://report-fr.md");
+    story.say(
+      `Delivered and approved: ${usd(story, s.toProvider)} to the translator's wallet, ${usd(story, s.fee)} fee.`,
+    );
+    await balances(story, [
+      ["researcher's wallet (owner)", researcherOwner.address],
+      ["translator's wallet", translatorWallet.address],
+    ]);
+  },
+};
+
+const autoMatch: Chapter = {
+  title: "An auto-matched task",
+  async run(story) {
+    const { escrow, registry } = story.ctx;
+    const { researcherOwner, translatorWallet, coderOwner } = story.cast;
+    const { researcher, translator, coder } = story.agents;
+    const capability = parseCapability("code:gas-review");
+    const QUOTED = 1;
+    const listed = registry
+      .connect(coderOwner)
+      .listService(coder, capability, QUOTED, ZeroAddress, 0n, "https://coder.example/a2a");
+    const serviceId: bigint = findEvent(registry.interface, await confirm(listed), "ServiceListed").serviceId;
+    story.say(`The coder lists a quoted-task service: #${serviceId}, code:gas-review.`);
+    const taskId = await postTask(story, researcherOwner, {
+      clientId: researcher,
+      mode: AUTO_MATCH,
+      budget: "20",
+      minScoreBps: 4_000,
+      capability,
+      specURI: "ipfs://gas-review.md",
+    });
+    story.say(`The researcher posts task #${taskId} for auto-match: the first agent that lists code:gas-review and`);
+    story.say(`scores at least 40.00% may claim it, at 20.00 USDT.`);
+    const [translatorService] = await registry.getAgentServices(translator);
+    await refused(story, `The translator's claim with its service #${translatorService}`, () =>
+      escrow.connect(translatorWallet).claimTask(taskId, translator, translatorService),
+    );
+    await confirm(escrow.connect(coderOwner).claimTask(taskId, coder, serviceId));
+    story.say(`The coder claims it with service #${serviceId}.`);
+    const s = await deliverAndApprove(story, taskId, coderOwner, researcherOwner, "ipfs://gas-report.md");
+    story.say(`Delivered and approved: ${usd(story, s.toProvider)} to the coder, ${usd(story, s.fee)} fee.`);
+    await balances(story, [
+      ["researcher's wallet (owner)", researcherOwner.address],
+      ["coder's wallet (owner)", coderOwner.address],
+    ]);
+  },
+};
+
+const closedWhileOpen: Chapter = {
+  title: "A task closed while open",
+  async run(story) {
+    const { escrow } = story.ctx;
+    const { researcherOwner, hotKey } = story.cast;
+    const taskId = story.tasks.second;
+    const s = settlement(story, await confirm(escrow.connect(researcherOwner).closeTask(taskId)));
+    story.say(
+      `Nobody took task #${taskId}, the hot key's second 40.00 USDT posting. The researcher's owner closes it:`,
+    );
+    story.say(`all ${usd(story, s.toClient)} comes back at once, to the researcher agent's wallet (its owner) rather`);
+    story.say(`than the hot key that paid. No fee is taken and nothing is recorded in Reputation.`);
+    await balances(story, [
+      ["researcher's wallet (owner)", researcherOwner.address],
+      ["researcher's hot key", hotKey.address],
+    ]);
+  },
+};
+
+const timesOut: Chapter = {
+  title: "A task that times out",
+  async run(story) {
+    const { escrow } = story.ctx;
+    const { translatorWallet, coderKey, coderOwner, stranger } = story.cast;
+    const taskId = story.tasks.silent;
+    const t = await escrow.getTask(taskId);
+    await confirm(escrow.connect(translatorWallet).acceptTask(taskId, t.amount, t.deliveryDuration));
+    await confirm(
+      escrow.connect(translatorWallet).submitWork(taskId, keccakId("ipfs://readme-fr.md"), "ipfs://readme-fr.md"),
+    );
+    story.say(`The translator accepts task #${taskId} (the coder's ${usd(story, t.amount)}, one-hour review period)`);
+    story.say(`and delivers. The coder stays silent.`);
+    await refused(story, "A timeout at once", () => escrow.connect(stranger).timeout(taskId));
+    await story.hre.network.provider.send("evm_increaseTime", [HOUR + 1]);
+    await story.hre.network.provider.send("evm_mine", []);
+    story.say(`An hour passes (evm_increaseTime on the in-process network).`);
+    const s = settlement(story, await confirm(escrow.connect(stranger).timeout(taskId)));
+    story.say(
+      `Now anyone may call timeout. A stranger does: the translator's wallet receives ${usd(story, s.toProvider)}`,
+    );
+    story.say(`(${usd(story, s.fee)} fee), and Reputation records an auto-completed task.`);
+    const swept = findEvent(
+      escrow.interface,
+      await confirm(escrow.connect(stranger).sweepFees(story.usdt.address)),
+      "FeesSwept",
+    ).amount;
+    story.say(`Anyone may also sweep the accrued fees: ${usd(story, swept)} go to the treasury.`);
+    await balances(story, [
+      ["coder's hot key", coderKey.address],
+      ["coder's wallet (owner)", coderOwner.address],
+      ["translator's wallet", translatorWallet.address],
+    ]);
   },
 };
 
@@ -276,6 +550,19 @@ const summary: Chapter = {
     }
     printTable(agents, { title: "   Agents:" });
     printTable(await operatorPolicies(story.ctx), { title: "   Operator policies:" });
+    const tasks = [];
+    for (let id = 1n; id <= (await story.ctx.escrow.taskCount()); id++) {
+      const t = await taskView(story.ctx, id);
+      tasks.push({
+        task: `#${id}`,
+        mode: t.mode,
+        client: `#${t.clientId}`,
+        provider: t.providerId === 0n ? "-" : `#${t.providerId}`,
+        status: t.status,
+        amount: t.amountText,
+      });
+    }
+    printTable(tasks, { title: "   Tasks:" });
   },
 };
 
@@ -314,7 +601,7 @@ async function operatorPolicies(ctx: Context) {
   return rows;
 }
 
-/** The story so far, in order. TaskEscrow, PayPerUse and EvaluatorStaking chapters go here. */
+/** The story so far, in order. PayPerUse and EvaluatorStaking chapters go here. */
 export const CHAPTERS: Chapter[] = [
   registerAgents,
   listServices,
@@ -322,6 +609,11 @@ export const CHAPTERS: Chapter[] = [
   operatorKey,
   spending,
   reputation,
+  bidding,
+  agreement,
+  autoMatch,
+  closedWhileOpen,
+  timesOut,
   summary,
 ];
 
@@ -335,23 +627,19 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
   withPlainErrors(async (_args, hre) => {
     if (hre.network.name !== "hardhat") {
       throw new Error(
-        "market:demo runs only on the in-process hardhat network (it grants roles to stand-in accounts).",
+        "market:demo runs only on the in-process hardhat network (it mints test tokens and moves the clock).",
       );
     }
     const ctx = await getContext(hre, undefined, { fresh: true });
+    // Start the story at the next 06:00 UTC, so its one-hour jump never crosses midnight, where
+    // the fixed 24h spending windows turn over (the clock only moves forward).
+    const latest = (await hre.ethers.provider.getBlock("latest"))!.timestamp;
+    const sixAm = Math.floor(latest / 86_400) * 86_400 + 6 * 3_600;
+    await hre.network.provider.send("evm_setNextBlockTimestamp", [sixAm > latest ? sixAm : sixAm + 86_400]);
+    await hre.network.provider.send("evm_mine", []);
     const signers = await hre.ethers.getSigners();
-    const [
-      admin,
-      translatorOwner,
-      researcherOwner,
-      coderOwner,
-      translatorWallet,
-      hotKey,
-      paymentDesk,
-      reporter,
-      stranger,
-    ] = signers;
-    const coderKey = signers[9];
+    const [admin, translatorOwner, researcherOwner, coderOwner, translatorWallet, hotKey] = signers;
+    const [stranger, coderKey] = [signers[8], signers[9]];
     const cast: Cast = {
       admin,
       translatorOwner,
@@ -360,8 +648,6 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       translatorWallet,
       hotKey,
       coderKey,
-      paymentDesk,
-      reporter,
       stranger,
     };
     const usdt = await describeToken(ctx, ctx.addresses.tokens.USDT!);
@@ -369,7 +655,8 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       [hotKey.address]: "the researcher's hot key",
       [coderKey.address]: "the coder's hot key",
       [stranger.address]: "a stranger",
-      [paymentDesk.address]: "the payment desk",
+      [translatorWallet.address]: "the translator's wallet",
+      [researcherOwner.address]: "the researcher's owner",
     };
     const story: Story = {
       hre,
@@ -377,6 +664,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       cast,
       usdt,
       agents: { translator: 0n, researcher: 0n, coder: 0n },
+      tasks: { first: 0n, second: 0n, silent: 0n },
       words: { decimals: usdt.decimals, symbol: "USDT", tokens: { [usdt.address]: usdt }, names },
       say: (line) => console.log(`   ${line}`),
     };
@@ -384,10 +672,14 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
     console.log(
       `   AgentRegistry ${ctx.addresses.registry}, Reputation ${ctx.addresses.reputation}, USDT ${usdt.address}`,
     );
+    const [, , treasury, , feeBps] = await ctx.escrow.config();
+    console.log(
+      `   TaskEscrow ${ctx.addresses.escrow} (${formatBps(feeBps)} protocol fee; treasury ${shortAddress(treasury)})`,
+    );
     for (const [i, chapter] of CHAPTERS.entries()) {
       console.log(`\n${i + 1}. ${chapter.title}`);
       await chapter.run(story);
     }
-    console.log("\nThe end (for now): TaskEscrow, PayPerUse and EvaluatorStaking chapters come next.");
+    console.log("\nThe end (for now): PayPerUse and EvaluatorStaking chapters come next.");
   }),
 );

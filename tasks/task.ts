@@ -208,7 +208,7 @@ function describeReceipt(ctx: Context, loaded: Loaded, receipt: ContractTransact
 async function act(
   hre: HardhatRuntimeEnvironment,
   args: CommonArgs & { task: bigint },
-  what: string,
+  what: string | ((loaded: Loaded) => string),
   tx: (ctx: Context, loaded: Loaded) => Promise<ContractTransactionResponse>,
   hooks: {
     before?: (ctx: Context, loaded: Loaded) => Promise<void>;
@@ -222,7 +222,8 @@ async function act(
   const described = describeReceipt(ctx, loaded, receipt);
   const events = [...described.lines, ...(hooks.after ? await hooks.after(ctx, loaded) : [])];
   const status = taskStatusName((await ctx.escrow.getTask(args.task)).status);
-  const data = { taskId: args.task, action: what, status, settlement: described.settlement, events, tx: receipt.hash };
+  const action = typeof what === "string" ? what : what(loaded);
+  const data = { taskId: args.task, action, status, settlement: described.settlement, events, tx: receipt.hash };
   return output(hre, args.json, data, (d) => {
     console.log(`Task #${d.taskId}: ${d.action}.`);
     for (const line of d.events) console.log(`  ${line}`);
@@ -528,7 +529,7 @@ function readSignedAgreement(value: string): SignedAgreement {
     throw new PlainError("The agreement is not valid JSON (expected what task:agree --sign prints).");
   }
   const a = raw.agreement;
-  if (!a || !raw.signer || !raw.signature) {
+  if (!a || !a.token || !a.specHash || !raw.signer || !raw.signature) {
     throw new PlainError(
       "The agreement JSON lacks agreement, signer or signature (expected what task:agree --sign prints).",
     );
@@ -721,25 +722,27 @@ taskDef(
   "Provider: disputes a rejection or cancellation; client: pays its deposit on a disputed task (deposits approved automatically)",
 ).setAction(
   withPlainErrors(async (args: TaskArgs, hre) => {
-    let clientDeposit = false;
+    // A disputed task waits for the client's deposit; otherwise the provider raises the dispute.
+    const byClient = ({ t }: Loaded) => t.status === DISPUTED;
     return act(
       hre,
       args,
-      "dispute",
-      (ctx) => (clientDeposit ? ctx.escrow.payDisputeDeposit(args.task) : ctx.escrow.raiseDispute(args.task)),
+      (loaded) =>
+        byClient(loaded)
+          ? "the client paid its deposit; the dispute goes to the arbitrator"
+          : "the provider raised a dispute",
+      (ctx, loaded) =>
+        byClient(loaded) ? ctx.escrow.payDisputeDeposit(args.task) : ctx.escrow.raiseDispute(args.task),
       {
-        before: async (ctx, { t, token }) => {
-          clientDeposit = t.status === DISPUTED;
-          const deposit = clientDeposit
+        before: async (ctx, loaded) => {
+          const { t, token } = loaded;
+          const deposit = byClient(loaded)
             ? (await ctx.escrow.getDispute(args.task)).deposit
             : (t.amount * t.arbitrationFeeBps) / BPS;
           await ensureAllowance(ctx, token, deposit);
         },
       },
-    ).then((data) => ({
-      ...data,
-      action: clientDeposit ? "the client paid its deposit" : "the provider raised a dispute",
-    }));
+    );
   }),
 );
 
@@ -950,4 +953,3 @@ withCommonParams(
     );
   }),
 );
-

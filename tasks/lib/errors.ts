@@ -124,8 +124,8 @@ export const SENTENCES: Record<string, Sentence> = {
   TaskEscrowTokenNotAllowed: (a, f) =>
     `Refused: ${f.token(a.token)} is not a payment token of the escrow (only allow-listed tokens are).`,
   TaskEscrowBadAmount: (a, f) =>
-    `Refused: an amount of ${f.amount(a.amount)} is out of range: it must be above zero, at least the token's ` +
-    `minimum budget, and at most the task's maximum budget.`,
+    `Refused: an amount of ${f.amount(a.amount)} is out of range: a budget, bid or price must be at least the ` +
+    `token's minimum budget and at most the task's maximum budget.`,
   TaskEscrowBadTime: (a, f) =>
     BigInt(a.value) >= 1_000_000_000n
       ? `Refused: the acceptance deadline ${f.time(a.value)} must lie between now and 365 days ahead.`

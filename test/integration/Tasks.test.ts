@@ -365,7 +365,7 @@ describe("Tasks", function () {
         "4. The researcher's owner authorises a hot key",
         "5. The hot key spends, and the policy holds",
         "6. A completed task earns a rating",
-        "7. Where things stand",
+        "12. Where things stand",
       ]) {
         expect(out).to.contain(heading);
       }
