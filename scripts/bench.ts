@@ -189,7 +189,9 @@ async function escrowRows(
       verifyingContract: await escrow.getAddress(),
     };
     const signature = await provider.signTypedData(domain, AGREEMENT_TYPES, terms);
-    const hire = await gasOf(escrow.hireWithAgreement(terms, ethers.ZeroHash, "ipfs://spec", provider.address, signature));
+    const hire = await gasOf(
+      escrow.hireWithAgreement(terms, ethers.ZeroHash, "ipfs://spec", provider.address, signature),
+    );
     const hid = await escrow.taskCount();
     agreement = [hire, await gasOf(deliver(escrow, hid)), await gasOf(escrow.approve(hid))];
   }

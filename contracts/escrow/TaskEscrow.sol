@@ -68,11 +68,10 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
     /// @notice ERC-792 options: ruling r in 1..5 pays the provider (r - 1) x 25%; 0 (refused) pays 50%.
     uint256 public constant RULING_OPTIONS = 5;
     /// @notice EIP-712 type of a signed agreement.
-    bytes32 public constant AGREEMENT_TYPEHASH =
-        keccak256(
-            "Agreement(uint256 clientId,uint256 providerId,address token,uint256 price,uint32 deliveryDuration,"
-            "uint32 reviewPeriod,uint256 parentTaskId,bytes32 specHash,uint256 nonce,uint256 expiry)"
-        );
+    bytes32 public constant AGREEMENT_TYPEHASH = keccak256(
+        "Agreement(uint256 clientId,uint256 providerId,address token,uint256 price,uint32 deliveryDuration,"
+        "uint32 reviewPeriod,uint256 parentTaskId,bytes32 specHash,uint256 nonce,uint256 expiry)"
+    );
 
     // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
     bytes32 private constant DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
@@ -264,7 +263,12 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
     }
 
     /// @inheritdoc ITaskEscrow
-    function selectBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta) external whenNotPaused nonReentrant {
+    function selectBid(
+        uint256 taskId,
+        uint256 providerId,
+        uint256 price,
+        uint32 eta
+    ) external whenNotPaused nonReentrant {
         Task storage t = _openTask(taskId, Mode.Bidding);
         _requireActor(t.clientId);
         TaskEscrowStorage storage $ = _getStorage();
@@ -346,7 +350,8 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         if (s >= Status.Completed) revert TaskEscrowWrongStatus(taskId, s);
         if (block.timestamp <= t.deadline) revert TaskEscrowDeadlineNotPassed(taskId, t.deadline);
         if (s == Status.Open) _closeOpen(taskId, t, Status.Expired);
-        else if (s == Status.Submitted) _settle(taskId, t, Status.Completed, BPS, IReputation.TaskOutcome.AutoCompleted, 0, 0);
+        else if (s == Status.Submitted)
+            _settle(taskId, t, Status.Completed, BPS, IReputation.TaskOutcome.AutoCompleted, 0, 0);
         else if (s == Status.Disputed) _resolve(taskId, t, BPS);
         else if (s == Status.Arbitration) _resolve(taskId, t, BPS / 2);
         else _settle(taskId, t, Status.Refunded, 0, IReputation.TaskOutcome.Refunded, 0, 0);
@@ -631,11 +636,12 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         uint256 deposit = _getStorage().disputes[taskId].deposit;
         uint256 depositToProvider = (deposit * shareBps) / BPS;
         emit DepositsReturned(taskId, depositToProvider, deposit - depositToProvider);
-        IReputation.TaskOutcome outcome = shareBps == BPS
-            ? IReputation.TaskOutcome.DisputeProviderWon
-            : shareBps == 0
-                ? IReputation.TaskOutcome.DisputeClientWon
-                : IReputation.TaskOutcome.DisputeSplit;
+        IReputation.TaskOutcome outcome =
+            shareBps == BPS
+                ? IReputation.TaskOutcome.DisputeProviderWon
+                : shareBps == 0
+                    ? IReputation.TaskOutcome.DisputeClientWon
+                    : IReputation.TaskOutcome.DisputeSplit;
         _settle(taskId, t, Status.Resolved, shareBps, outcome, depositToProvider, deposit - depositToProvider);
     }
 
