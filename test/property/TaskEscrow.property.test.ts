@@ -14,12 +14,13 @@ import type { MockArbitrator, MockStablecoin, TaskEscrow } from "../../typechain
  * balance per token is exactly what its live tasks, held deposits, credits and fees account for;
  * every task moves only along the documented edges and is settled exactly once; every balance is
  * the model's to the unit. At the end every task is driven to a terminal state and no funds stay.
- * Fixed seed by default; FC_SEED, FC_RUNS and FC_COMMANDS explore further,
- * e.g. `FC_RUNS=200 npx hardhat test <file>`.
+ * Fixed seed by default; FC_SEED, FC_RUNS and FC_COMMANDS (longest sequence) explore further, and
+ * FC_STATS=1 prints how often each call succeeded or failed which way and which edges were taken,
+ * e.g. `FC_SEED=7 FC_RUNS=300 FC_STATS=1 npx hardhat test <file>`.
  */
 const seed = Number(process.env.FC_SEED ?? 42);
-const numRuns = Number(process.env.FC_RUNS ?? 12);
-const maxCommands = Number(process.env.FC_COMMANDS ?? 30);
+const numRuns = Number(process.env.FC_RUNS ?? 25);
+const maxCommands = Number(process.env.FC_COMMANDS ?? 60);
 
 /** How often each call ended which way (printed with FC_STATS=1). */
 const stats = new Map<string, number>();
@@ -27,7 +28,7 @@ const stats = new Map<string, number>();
 /** Explicit gas so that no estimate runs: every call, reverting or not, is mined at the time set for it. */
 const GAS = { gasLimit: 3_000_000 };
 const BPS = 10_000n;
-const MAX_TASKS = 5;
+const MAX_TASKS = 4;
 const ARBITRATION_TIMEOUT = 180n * DAY;
 const RULING_OPTIONS = 5n;
 const CLIENT = 1n; // alice
@@ -104,6 +105,7 @@ interface Real {
   agents: Map<bigint, HardhatEthersSigner>; // agent id -> owner
   wallets: Map<bigint, string>; // agent id -> payout wallet
   serviceId: bigint;
+  minBudget: bigint[]; // per token
   tracked: string[]; // every address whose balances the model tracks
 }
 
@@ -203,7 +205,7 @@ function timeoutVerdict(m: Model, r: Real, t: TaskModel, ts: bigint): Verdict {
  */
 async function attempt(m: Model, r: Real, what: string, send: () => Promise<ContractTransactionResponse>, v: Verdict) {
   const ts = m.now + 1n;
-  const outcome = `${what.split(" ")[0]} -> ${"error" in v ? v.error : "ok"}`;
+  const outcome = `${/^[A-Za-z ]*?(?=[ (]|$)/.exec(what)![0]} -> ${"error" in v ? v.error : "ok"}`;
   stats.set(outcome, (stats.get(outcome) ?? 0) + 1);
   m.log.push(`${what} @${ts}: ${"error" in v ? `expect ${v.error}(${v.args.join(", ")})` : "expect success"}`);
   await time.setNextBlockTimestamp(ts);
@@ -234,22 +236,32 @@ async function attempt(m: Model, r: Real, what: string, send: () => Promise<Cont
 
 /** Every invariant, against the chain. */
 async function checkAll(m: Model, r: Real) {
-  const [onChain, disputes, count] = await Promise.all([
+  const biddable = m.tasks.filter((t) => t.mode === Mode.Bidding && t.status === Status.Open);
+  const [onChain, disputes, count, bids] = await Promise.all([
     Promise.all(m.tasks.map((t) => r.escrow.getTask(t.id))),
     Promise.all(m.tasks.map((t) => r.escrow.getDispute(t.id))),
     r.escrow.taskCount(),
+    Promise.all(biddable.map((t) => Promise.all(PROVIDERS.map((p) => r.escrow.getBid(t.id, p))))),
   ]);
   expect(count, "taskCount").to.equal(BigInt(m.tasks.length));
+  // The live bids of open bidding tasks.
+  biddable.forEach((t, i) =>
+    PROVIDERS.forEach((p, j) => {
+      const b = t.bids.get(p);
+      expect([bids[i][j].price, bids[i][j].eta], `bid of #${p} on task #${t.id}`).to.deep.equal(
+        b ? [b.price, b.eta] : [0n, 0n],
+      );
+    }),
+  );
   m.tasks.forEach((t, i) => {
     const c = onChain[i];
     const label = `task #${t.id}`;
     const status = Number(c.status);
     // 3. Only documented edges; terminal states never change.
     if (status !== t.seen) {
-      expect(
-        (EDGES[t.seen] ?? []).includes(status),
-        `${label} moved ${STATUS_NAMES[t.seen]} -> ${STATUS_NAMES[status]}`,
-      ).to.equal(true);
+      const edge = `${STATUS_NAMES[t.seen]} -> ${STATUS_NAMES[status]}`;
+      expect((EDGES[t.seen] ?? []).includes(status), `${label} moved ${edge}`).to.equal(true);
+      stats.set(`edge ${edge}`, (stats.get(`edge ${edge}`) ?? 0) + 1);
     }
     t.seen = status;
     expect(STATUS_NAMES[status], `${label} status`).to.equal(STATUS_NAMES[t.status]);
@@ -315,6 +327,364 @@ async function checkAll(m: Model, r: Real) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------- actions
+
+/** Random details an action may use; `wrong` also lets them go wrong on purpose. */
+interface Details {
+  provider: bigint; // bidder
+  price: { pct: bigint } | { dust: bigint } | { over: bigint }; // bid: a share of the locked amount; when wrong, dust or too much
+  eta: bigint;
+  bidPick: number;
+  claimant: bigint;
+  ruling: bigint; // 0..5, or 6 (out of range) when wrong
+  stranger: boolean; // when wrong: a stranger calls rule()
+}
+
+/** One escrow call on one task: when the model expects it to succeed, and how to attempt it. */
+interface Action {
+  name: string;
+  forward?: (t: TaskModel) => number; // how strongly advancing prefers it: it moves `t` on without ending it
+  statusOk(t: TaskModel): boolean; // the model expects the call to pass its status (and mode, bid) checks
+  timeOk(t: TaskModel, ts: bigint): boolean; // ... and its deadline check, at `ts`
+  act(m: Model, r: Real, t: TaskModel, ts: bigint, d: Details, wrong: boolean): Promise<void>;
+}
+
+/** The checks that open-task calls make first, in the contract's order: status, mode, deadline. */
+function openVerdict(t: TaskModel, mode: number, ts: bigint, checkDeadline = true): Verdict | null {
+  if (t.status !== Status.Open) return wrongStatus(t);
+  if (t.mode !== mode) return fail("TaskEscrowBadTask");
+  if (checkDeadline && ts > t.deadline) return deadlinePassed(t);
+  return null;
+}
+
+const openValid = (mode: number) => ({
+  statusOk: (t: TaskModel) => t.status === Status.Open && t.mode === mode,
+  timeOk: (t: TaskModel, ts: bigint) => ts <= t.deadline,
+});
+const valid = (a: Action, t: TaskModel, ts: bigint) => a.statusOk(t) && a.timeOk(t, ts);
+
+/**
+ * A call on an assigned task that checks its status first, then the actor, then (if it applies)
+ * the deadline of the current state.
+ */
+function stepAction(
+  name: string,
+  statuses: number[],
+  withinDeadline: boolean,
+  actor: (t: TaskModel) => bigint,
+  send: (r: Real, t: TaskModel, s: HardhatEthersSigner) => Promise<ContractTransactionResponse>,
+  effect: (m: Model, r: Real, t: TaskModel, ts: bigint, events: Events) => void,
+  forward?: (t: TaskModel) => number,
+): Action {
+  return {
+    name,
+    forward,
+    statusOk: (t) => statuses.includes(t.status),
+    timeOk: (t, ts) => !withinDeadline || ts <= t.deadline,
+    async act(m, r, t, ts) {
+      let v: Verdict | null = null;
+      if (!statuses.includes(t.status)) v = wrongStatus(t);
+      else if (withinDeadline && ts > t.deadline) v = deadlinePassed(t);
+      v ??= { apply: (events: Events) => effect(m, r, t, ts, events) };
+      const signer = signerOf(r, actor(t));
+      await attempt(m, r, `${name} ${describeTask(t)}`, () => send(r, t, signer), v);
+    },
+  };
+}
+
+const accept: Action = {
+  name: "accept",
+  forward: () => 5,
+  ...openValid(Mode.Direct),
+  async act(m, r, t, ts) {
+    const provider = t.providerId;
+    const v = openVerdict(t, Mode.Direct, ts) ?? {
+      apply: () => assign(m, r, t, provider, t.offer, t.deliveryDuration, ts),
+    };
+    await attempt(
+      m,
+      r,
+      `accept ${describeTask(t)}`,
+      () => r.escrow.connect(signerOf(r, provider)).acceptTask(t.id, t.offer, t.deliveryDuration, GAS),
+      v,
+    );
+  },
+};
+
+const decline: Action = {
+  name: "decline",
+  statusOk: (t) => t.status === Status.Open && t.mode === Mode.Direct,
+  timeOk: () => true,
+  async act(m, r, t) {
+    const v = openVerdict(t, Mode.Direct, 0n, false) ?? {
+      apply: (events: Events) => closeOpen(m, r, t, Status.Closed, events),
+    };
+    await attempt(
+      m,
+      r,
+      `decline ${describeTask(t)}`,
+      () => r.escrow.connect(signerOf(r, t.providerId)).declineTask(t.id, GAS),
+      v,
+    );
+  },
+};
+
+const bid: Action = {
+  name: "bid",
+  forward: () => 5,
+  ...openValid(Mode.Bidding),
+  async act(m, r, t, ts, d, wrong) {
+    // A share of the locked amount, at least the token's minimum budget; when told to go wrong, a
+    // share below that minimum, dust, or more than the locked amount.
+    const min = r.minBudget[t.token];
+    let price: bigint;
+    if ("pct" in d.price) {
+      price = (t.amount * d.price.pct) / 100n;
+      if (!wrong && price < min) price = min;
+    } else if (!wrong) price = t.amount;
+    else price = "dust" in d.price ? d.price.dust : t.amount + d.price.over;
+    let v = openVerdict(t, Mode.Bidding, ts);
+    // Bids lie between the token's minimum budget and the locked amount.
+    if (v === null && (price === 0n || price > t.amount || price < min)) v = fail("TaskEscrowBadAmount", price);
+    v ??= { apply: () => void t.bids.set(d.provider, { price, eta: d.eta }) };
+    await attempt(
+      m,
+      r,
+      `bid by #${d.provider} at ${price}, eta ${d.eta}s, on ${describeTask(t)}`,
+      () =>
+        r.escrow.connect(signerOf(r, d.provider)).placeBid(t.id, d.provider, price, d.eta, ethers.id("proposal"), GAS),
+      v,
+    );
+  },
+};
+
+const select: Action = {
+  name: "select",
+  forward: () => 5,
+  statusOk: (t) => openValid(Mode.Bidding).statusOk(t) && t.bids.size > 0,
+  timeOk: openValid(Mode.Bidding).timeOk,
+  async act(m, r, t, ts, d, wrong) {
+    // A live bid; when told to go wrong, a provider without one (if any).
+    const bidders = PROVIDERS.filter((p) => t.bids.has(p) !== wrong);
+    const provider = (bidders.length > 0 ? bidders : PROVIDERS)[d.bidPick % (bidders.length || PROVIDERS.length)];
+    const b = t.bids.get(provider);
+    let v = openVerdict(t, Mode.Bidding, ts);
+    if (v === null && b === undefined) v = fail("TaskEscrowNoBid", t.id, provider);
+    v ??= {
+      apply: () => {
+        t.bids.delete(provider);
+        assign(m, r, t, provider, b!.price, b!.eta, ts);
+      },
+    };
+    await attempt(
+      m,
+      r,
+      `select #${provider}${b ? ` at ${b.price}` : ""} on ${describeTask(t)}`,
+      () => r.escrow.connect(signerOf(r, CLIENT)).selectBid(t.id, provider, b?.price ?? 1n, b?.eta ?? DAY, GAS),
+      v,
+    );
+  },
+};
+
+const claim: Action = {
+  name: "claim",
+  forward: () => 5,
+  ...openValid(Mode.AutoMatch),
+  async act(m, r, t, ts, d, wrong) {
+    const claimant = wrong ? d.claimant : PROVIDERS[0];
+    let v = openVerdict(t, Mode.AutoMatch, ts);
+    // Only bob lists the capability: anyone else naming bob's service is refused.
+    if (v === null && claimant !== PROVIDERS[0]) v = fail("TaskEscrowServiceMismatch", r.serviceId);
+    v ??= { apply: () => assign(m, r, t, claimant, t.offer, t.deliveryDuration, ts) };
+    await attempt(
+      m,
+      r,
+      `claim by #${claimant} of ${describeTask(t)}`,
+      () => r.escrow.connect(signerOf(r, claimant)).claimTask(t.id, claimant, r.serviceId, GAS),
+      v,
+    );
+  },
+};
+
+const submit = stepAction(
+  "submit",
+  [Status.Accepted, Status.CancelRequested],
+  true,
+  (t) => t.providerId,
+  (r, t, s) => r.escrow.connect(s).submitWork(t.id, ethers.id("deliverable"), "ipfs://deliverable", GAS),
+  (_m, _r, t, ts) => {
+    t.status = Status.Submitted;
+    t.deadline = ts + t.reviewPeriod;
+  },
+  () => 5,
+);
+
+const approve = stepAction(
+  "approve",
+  [Status.Submitted],
+  false,
+  () => CLIENT,
+  (r, t, s) => r.escrow.connect(s).approve(t.id, GAS),
+  (m, r, t, _ts, events) => settle(m, r, t, Status.Completed, BPS, events),
+);
+
+const reject = stepAction(
+  "reject",
+  [Status.Submitted],
+  true,
+  () => CLIENT,
+  (r, t, s) => r.escrow.connect(s).reject(t.id, ethers.id("not as specified"), GAS),
+  (_m, _r, t, ts) => {
+    t.status = Status.Rejected;
+    t.deadline = ts + t.reviewPeriod;
+  },
+  () => 5,
+);
+
+const agreeRefund = stepAction(
+  "agreeRefund",
+  [Status.Rejected, Status.CancelRequested],
+  false,
+  (t) => t.providerId,
+  (r, t, s) => r.escrow.connect(s).agreeRefund(t.id, GAS),
+  (m, r, t, _ts, events) => settle(m, r, t, Status.Refunded, 0n, events),
+);
+
+/** closeTask: an open task closes with a full refund; an accepted one asks its provider to cancel. */
+const close = stepAction(
+  "close",
+  [Status.Open, Status.Accepted],
+  false,
+  () => CLIENT,
+  (r, t, s) => r.escrow.connect(s).closeTask(t.id, GAS),
+  (m, r, t, ts, events) => {
+    if (t.status === Status.Open) return closeOpen(m, r, t, Status.Closed, events);
+    // The provider answers within one response window, and never gets more time than it had.
+    const remaining = t.deadline > ts ? t.deadline - ts : 0n;
+    const window = remaining < t.reviewPeriod ? remaining : t.reviewPeriod;
+    if (window !== 0n) t.deadline = ts + window;
+    t.status = Status.CancelRequested;
+  },
+  (t) => (t.status === Status.Accepted ? 2 : 1),
+);
+
+const raiseDispute = stepAction(
+  "raiseDispute",
+  [Status.Rejected, Status.CancelRequested],
+  true,
+  (t) => t.providerId,
+  (r, t, s) => r.escrow.connect(s).raiseDispute(t.id, GAS),
+  (m, r, t, ts) => {
+    // The deposit comes from the caller (the provider's owner), not from its payout wallet.
+    t.deposit = (t.amount * t.arbFeeBps) / BPS;
+    move(m, t.token, r.agents.get(t.providerId)!.address, r.escrowAddr, t.deposit);
+    t.status = Status.Disputed;
+    t.deadline = ts + t.reviewPeriod;
+  },
+  () => 5,
+);
+
+const payDeposit = stepAction(
+  "payDisputeDeposit",
+  [Status.Disputed],
+  true,
+  () => CLIENT,
+  (r, t, s) => r.escrow.connect(s).payDisputeDeposit(t.id, GAS),
+  (m, r, t, ts, events) => {
+    // The client's deposit comes in and goes on to the arbitrator as its fee.
+    move(m, t.token, r.agents.get(CLIENT)!.address, r.arbAddr, t.deposit);
+    t.disputeId = m.nextDisputeId++;
+    const dispute = events.find((e) => e.name === "Dispute");
+    expect(dispute?.args.toArray(), "Dispute event").to.deep.equal([r.arbAddr, t.disputeId, t.id, t.id]);
+    t.status = Status.Arbitration;
+    t.deadline = ts + ARBITRATION_TIMEOUT;
+  },
+  () => 5,
+);
+
+/**
+ * The arbitrator rules r in 0..5 (6 is out of range) through `giveRuling`. A task that never went to
+ * the arbitrator: the arbitrator rules on a dispute id nobody created. When told to go wrong, a
+ * stranger may call `rule` itself.
+ */
+const rule: Action = {
+  name: "rule",
+  forward: () => 5,
+  statusOk: (t) => t.status === Status.Arbitration,
+  timeOk: () => true,
+  async act(m, r, t, _ts, d, wrong) {
+    const ruling = wrong ? d.ruling : d.ruling % (RULING_OPTIONS + 1n);
+    if (t.disputeId === 0n) {
+      const unknown = m.nextDisputeId + 100n;
+      await attempt(
+        m,
+        r,
+        `rule ${ruling} on never-created dispute ${unknown} (${describeTask(t)})`,
+        () => r.arbitrator.ruleOn(r.escrowAddr, unknown, ruling, GAS),
+        fail("TaskEscrowNotArbitrator", r.arbAddr, unknown),
+      );
+      return;
+    }
+    if (wrong && d.stranger) {
+      await attempt(
+        m,
+        r,
+        `rule ${ruling} by a stranger on ${describeTask(t)}`,
+        () => r.escrow.connect(r.stranger).rule(t.disputeId, ruling, GAS),
+        fail("TaskEscrowNotArbitrator", r.stranger.address, t.disputeId),
+      );
+      return;
+    }
+    let v: Verdict;
+    if (t.status !== Status.Arbitration) v = wrongStatus(t);
+    else if (ruling > RULING_OPTIONS) v = fail("TaskEscrowBadRuling", ruling);
+    else {
+      // r in 1..5 pays the provider (r - 1) x 25%; 0 (refused) pays 50%.
+      const share = ruling === 0n ? BPS / 2n : (ruling - 1n) * (BPS / 4n);
+      v = { apply: (events: Events) => resolve(m, r, t, share, events) };
+    }
+    await attempt(
+      m,
+      r,
+      `rule ${ruling} on ${describeTask(t)}`,
+      () => r.arbitrator.giveRuling(t.disputeId, ruling, GAS),
+      v,
+    );
+  },
+};
+
+const timeout: Action = {
+  name: "timeout",
+  statusOk: (t) => !isTerminal(t.status),
+  timeOk: (t, ts) => ts > t.deadline,
+  async act(m, r, t, ts) {
+    await attempt(
+      m,
+      r,
+      `timeout ${describeTask(t)}`,
+      () => r.escrow.connect(r.stranger).timeout(t.id, GAS),
+      timeoutVerdict(m, r, t, ts),
+    );
+  },
+};
+
+const ACTIONS: Action[] = [
+  accept,
+  decline,
+  bid,
+  select,
+  claim,
+  submit,
+  approve,
+  reject,
+  agreeRefund,
+  close,
+  raiseDispute,
+  payDeposit,
+  rule,
+  timeout,
+];
+
 // ---------------------------------------------------------------------------------------------- commands
 
 abstract class Command implements fc.AsyncCommand<Model, Real> {
@@ -330,15 +700,96 @@ abstract class Command implements fc.AsyncCommand<Model, Real> {
 }
 
 /**
- * The task a command acts on: one for which it is valid in the model, or (when `wrong`, or when
- * there is none) one for which it is not, so that the exact error is asserted.
+ * How a direct call picks its task: one where the model expects success; one in the right state
+ * whose deadline is wrong (passed, or for `timeout` not yet passed); one in a wrong state; or one
+ * where it expects success, but with details that must fail (a ruling out of range, a stranger
+ * ruling, a provider without the service claiming, selecting a provider without a bid).
  */
-function target(m: Model, pick: number, wrong: boolean, valid: (t: TaskModel, ts: bigint) => boolean) {
-  const ts = m.now + 1n;
-  const good = m.tasks.filter((t) => valid(t, ts));
-  const bad = m.tasks.filter((t) => !valid(t, ts));
-  const pool = wrong ? (bad.length > 0 ? bad : good) : good.length > 0 ? good : bad;
-  return { t: pool[pick % pool.length], ts };
+type Aim = "ok" | "late" | "state" | "details";
+
+/**
+ * `action` on the task the aim picks (any task when none fits the aim), optionally first jumping
+ * time so that the call is mined exactly at that task's deadline (+0) or one second after (+1).
+ */
+class TaskCommand extends Command {
+  constructor(
+    readonly action: Action,
+    readonly pick: number,
+    readonly aim: Aim,
+    readonly atDeadline: bigint | null,
+    readonly details: Details,
+  ) {
+    super();
+  }
+  async exec(m: Model, r: Real) {
+    const a = this.action;
+    const fits = (t: TaskModel, ts: bigint) =>
+      this.aim === "late" ? a.statusOk(t) && !a.timeOk(t, ts) : this.aim === "state" ? !a.statusOk(t) : valid(a, t, ts);
+    // The deadline jump first (it decides what fits), on the picked task if it is live.
+    // Aiming late with no late task: make one (a second past a deadline; for timeout, exactly at it).
+    let jump = this.atDeadline;
+    if (jump === null && this.aim === "late" && !m.tasks.some((t) => fits(t, m.now + 1n))) {
+      jump = a === timeout ? 0n : 1n;
+    }
+    if (jump !== null) {
+      const live = m.tasks.filter((t) => !isTerminal(t.status) && (this.aim === "state" || a.statusOk(t)));
+      if (live.length > 0) {
+        const t = live[this.pick % live.length];
+        const next = t.deadline + jump;
+        if (next - 1n > m.now) m.now = next - 1n;
+        m.log.push(`jump to deadline + ${jump}s of ${describeTask(t)}: next tx @${m.now + 1n}`);
+      }
+    }
+    const ts = m.now + 1n;
+    const preferred = m.tasks.filter((t) => fits(t, ts));
+    const pool = preferred.length > 0 ? preferred : m.tasks;
+    await a.act(m, r, pool[this.pick % pool.length], ts, this.details, this.aim === "details");
+  }
+  toString = () =>
+    `${this.action.name}(${this.pick}, ${this.aim}${this.atDeadline === null ? "" : `, at deadline + ${this.atDeadline}s`})`;
+}
+
+/** Actions with details that can go wrong in a state where the action itself is allowed. */
+const WITH_DETAILS: Action[] = [bid, select, claim, rule];
+
+/**
+ * Moves a live task along one of the edges the model allows it right now (what drives tasks deep).
+ * With `mistake`, an action with details first tries them wrong (bid dust or above the locked
+ * amount, select a provider without a bid, claim without the service, rule 6 or as a stranger).
+ */
+class Advance extends Command {
+  constructor(
+    readonly pick: number,
+    readonly choice: number,
+    readonly details: Details,
+    readonly mistake: boolean,
+  ) {
+    super();
+  }
+  check = (m: Readonly<Model>) => m.tasks.some((t) => !isTerminal(t.status));
+  async exec(m: Model, r: Real) {
+    const ts = m.now + 1n;
+    const live = m.tasks.filter((t) => !isTerminal(t.status));
+    const t = live[this.pick % live.length];
+    // Edges that move the task on count several times: runs reach disputes and rulings more often.
+    const options = ACTIONS.filter((a) => valid(a, t, ts)).flatMap((a) => Array<Action>(a.forward?.(t) ?? 1).fill(a));
+    // Every live state has one (close, agreeRefund, approve, payDisputeDeposit or timeout, rule): a guard only.
+    if (options.length === 0) return void m.log.push(`advance: nothing to do for ${describeTask(t)}`);
+    const a = options[this.choice % options.length];
+    if (this.mistake && WITH_DETAILS.includes(a)) {
+      const d = this.details;
+      const wrong: Details = {
+        ...d,
+        price: "pct" in d.price ? { over: d.price.pct } : d.price,
+        claimant: PROVIDERS[1],
+        ruling: d.stranger ? d.ruling : RULING_OPTIONS + 1n,
+      };
+      await a.act(m, r, t, ts, wrong, true);
+      await checkAll(m, r);
+    }
+    await a.act(m, r, t, m.now + 1n, this.details, false);
+  }
+  toString = () => `advance(${this.pick}, ${this.choice}${this.mistake ? ", mistake first" : ""})`;
 }
 
 class Post extends Command {
@@ -380,7 +831,7 @@ class Post extends Command {
       apply: (events) => {
         const id = BigInt(m.tasks.length + 1);
         expect(events.find((e) => e.name === "TaskPosted")?.args[0], "posted task id").to.equal(id);
-        move(m, this.token, r.wallets.get(CLIENT)!, r.escrowAddr, this.maxBudget);
+        move(m, this.token, r.agents.get(CLIENT)!.address, r.escrowAddr, this.maxBudget);
         m.tasks.push({
           id,
           token: this.token,
@@ -411,359 +862,6 @@ class Post extends Command {
     `delivery ${this.delivery}s, review ${this.review}s)`;
 }
 
-/** Steps of an open task with its own mode check, in the contract's order: status, mode, deadline. */
-function openVerdict(t: TaskModel, mode: number, ts: bigint, checkDeadline = true): Verdict | null {
-  if (t.status !== Status.Open) return wrongStatus(t);
-  if (t.mode !== mode) return fail("TaskEscrowBadTask");
-  if (checkDeadline && ts > t.deadline) return deadlinePassed(t);
-  return null;
-}
-
-const openValid = (mode: number) => (t: TaskModel, ts: bigint) =>
-  t.status === Status.Open && t.mode === mode && ts <= t.deadline;
-
-class Accept extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(m, this.pick, this.wrong, openValid(Mode.Direct));
-    const provider = t.providerId;
-    const v = openVerdict(t, Mode.Direct, ts) ?? {
-      apply: () => assign(m, r, t, provider, t.offer, t.deliveryDuration, ts),
-    };
-    await attempt(
-      m,
-      r,
-      `accept ${describeTask(t)}`,
-      () => r.escrow.connect(signerOf(r, provider)).acceptTask(t.id, t.offer, t.deliveryDuration, GAS),
-      v,
-    );
-  }
-  toString = () => `accept(${this.pick}${this.wrong ? ", wrong" : ""})`;
-}
-
-class Decline extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t } = target(m, this.pick, this.wrong, (x) => x.status === Status.Open && x.mode === Mode.Direct);
-    const v = openVerdict(t, Mode.Direct, 0n, false) ?? {
-      apply: (events: Events) => closeOpen(m, r, t, Status.Closed, events),
-    };
-    await attempt(
-      m,
-      r,
-      `decline ${describeTask(t)}`,
-      () => r.escrow.connect(signerOf(r, t.providerId)).declineTask(t.id, GAS),
-      v,
-    );
-  }
-  toString = () => `decline(${this.pick}${this.wrong ? ", wrong" : ""})`;
-}
-
-class Bid extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-    readonly provider: bigint,
-    readonly price: { pct: bigint } | { units: bigint },
-    readonly eta: bigint,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(m, this.pick, this.wrong, openValid(Mode.Bidding));
-    let price = "pct" in this.price ? (t.amount * this.price.pct) / 100n : this.price.units;
-    if (price === 0n) price = 1n;
-    if (price > t.amount) price = t.amount;
-    const v = openVerdict(t, Mode.Bidding, ts) ?? {
-      apply: () => void t.bids.set(this.provider, { price, eta: this.eta }),
-    };
-    await attempt(
-      m,
-      r,
-      `bid by #${this.provider} at ${price} on ${describeTask(t)}`,
-      () =>
-        r.escrow
-          .connect(signerOf(r, this.provider))
-          .placeBid(t.id, this.provider, price, this.eta, ethers.id("proposal"), GAS),
-      v,
-    );
-  }
-  toString = () =>
-    `bid(${this.pick}${this.wrong ? ", wrong" : ""}, #${this.provider}, ` +
-    `${"pct" in this.price ? `${this.price.pct}%` : `${this.price.units} units`}, eta ${this.eta}s)`;
-}
-
-class Select extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-    readonly bidPick: number,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(m, this.pick, this.wrong, (x, s) => openValid(Mode.Bidding)(x, s) && x.bids.size > 0);
-    const bidders = [...t.bids.keys()].sort();
-    // Usually a live bid; when told to go wrong, possibly a provider that has none.
-    const provider =
-      bidders.length > 0 && !this.wrong
-        ? bidders[this.bidPick % bidders.length]
-        : PROVIDERS[this.bidPick % PROVIDERS.length];
-    const bid = t.bids.get(provider);
-    let v = openVerdict(t, Mode.Bidding, ts);
-    if (v === null && bid === undefined) v = fail("TaskEscrowNoBid", t.id, provider);
-    v ??= {
-      apply: () => {
-        t.bids.delete(provider);
-        assign(m, r, t, provider, bid!.price, bid!.eta, ts);
-      },
-    };
-    await attempt(
-      m,
-      r,
-      `select #${provider} on ${describeTask(t)}`,
-      () =>
-        r.escrow.connect(signerOf(r, CLIENT)).selectBid(t.id, provider, bid?.price ?? 1n, bid?.eta ?? Number(DAY), GAS),
-      v,
-    );
-  }
-  toString = () => `select(${this.pick}${this.wrong ? ", wrong" : ""}, bid ${this.bidPick})`;
-}
-
-class Claim extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-    readonly claimant: bigint,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(m, this.pick, this.wrong, openValid(Mode.AutoMatch));
-    let v = openVerdict(t, Mode.AutoMatch, ts);
-    // Only bob lists the capability: anyone else naming bob's service is refused.
-    if (v === null && this.claimant !== PROVIDERS[0]) v = fail("TaskEscrowServiceMismatch", r.serviceId);
-    v ??= { apply: () => assign(m, r, t, this.claimant, t.offer, t.deliveryDuration, ts) };
-    await attempt(
-      m,
-      r,
-      `claim by #${this.claimant} of ${describeTask(t)}`,
-      () => r.escrow.connect(signerOf(r, this.claimant)).claimTask(t.id, this.claimant, r.serviceId, GAS),
-      v,
-    );
-  }
-  toString = () => `claim(${this.pick}${this.wrong ? ", wrong" : ""}, #${this.claimant})`;
-}
-
-/** A command on an assigned task: allowed statuses, the actor, whether the deadline applies, the effect. */
-abstract class TaskStep extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-  ) {
-    super();
-  }
-  abstract name: string;
-  abstract statuses: number[];
-  abstract withinDeadline: boolean;
-  abstract actor(t: TaskModel): bigint;
-  abstract send(r: Real, t: TaskModel): (signer: HardhatEthersSigner) => Promise<ContractTransactionResponse>;
-  abstract effect(m: Model, r: Real, t: TaskModel, ts: bigint, events: Events): void;
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(
-      m,
-      this.pick,
-      this.wrong,
-      (x, s) => this.statuses.includes(x.status) && (!this.withinDeadline || s <= x.deadline),
-    );
-    let v: Verdict | null = null;
-    if (!this.statuses.includes(t.status)) v = wrongStatus(t);
-    else if (this.withinDeadline && ts > t.deadline) v = deadlinePassed(t);
-    v ??= { apply: (events: Events) => this.effect(m, r, t, ts, events) };
-    const signer = signerOf(r, this.actor(t));
-    await attempt(m, r, `${this.name} ${describeTask(t)}`, () => this.send(r, t)(signer), v);
-  }
-  toString = () => `${this.name}(${this.pick}${this.wrong ? ", wrong" : ""})`;
-}
-
-class Submit extends TaskStep {
-  name = "submit";
-  statuses = [Status.Accepted, Status.CancelRequested];
-  withinDeadline = true;
-  actor = (t: TaskModel) => t.providerId;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) =>
-    r.escrow.connect(s).submitWork(t.id, ethers.id("deliverable"), "ipfs://deliverable", GAS);
-  effect(_m: Model, _r: Real, t: TaskModel, ts: bigint) {
-    t.status = Status.Submitted;
-    t.deadline = ts + t.reviewPeriod;
-  }
-}
-
-class Approve extends TaskStep {
-  name = "approve";
-  statuses = [Status.Submitted];
-  withinDeadline = false;
-  actor = () => CLIENT;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).approve(t.id, GAS);
-  effect(m: Model, r: Real, t: TaskModel, _ts: bigint, events: Events) {
-    settle(m, r, t, Status.Completed, BPS, events);
-  }
-}
-
-class Reject extends TaskStep {
-  name = "reject";
-  statuses = [Status.Submitted];
-  withinDeadline = true;
-  actor = () => CLIENT;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).reject(t.id, ethers.id("no"), GAS);
-  effect(_m: Model, _r: Real, t: TaskModel, ts: bigint) {
-    t.status = Status.Rejected;
-    t.deadline = ts + t.reviewPeriod;
-  }
-}
-
-class AgreeRefund extends TaskStep {
-  name = "agreeRefund";
-  statuses = [Status.Rejected, Status.CancelRequested];
-  withinDeadline = false;
-  actor = (t: TaskModel) => t.providerId;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).agreeRefund(t.id, GAS);
-  effect(m: Model, r: Real, t: TaskModel, _ts: bigint, events: Events) {
-    settle(m, r, t, Status.Refunded, 0n, events);
-  }
-}
-
-/** closeTask: an open task closes with a full refund; an accepted one asks the provider to cancel. */
-class Close extends TaskStep {
-  name = "close";
-  statuses = [Status.Open, Status.Accepted];
-  withinDeadline = false;
-  actor = () => CLIENT;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).closeTask(t.id, GAS);
-  effect(m: Model, r: Real, t: TaskModel, ts: bigint, events: Events) {
-    if (t.status === Status.Open) return closeOpen(m, r, t, Status.Closed, events);
-    // The provider answers within one response window, never more time than it had.
-    const remaining = t.deadline > ts ? t.deadline - ts : 0n;
-    const window = remaining < t.reviewPeriod ? remaining : t.reviewPeriod;
-    if (window !== 0n) t.deadline = ts + window;
-    t.status = Status.CancelRequested;
-  }
-}
-
-class RaiseDispute extends TaskStep {
-  name = "raiseDispute";
-  statuses = [Status.Rejected, Status.CancelRequested];
-  withinDeadline = true;
-  actor = (t: TaskModel) => t.providerId;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).raiseDispute(t.id, GAS);
-  effect(m: Model, r: Real, t: TaskModel, ts: bigint) {
-    t.deposit = (t.amount * t.arbFeeBps) / BPS;
-    move(m, t.token, r.agents.get(t.providerId)!.address, r.escrowAddr, t.deposit);
-    t.status = Status.Disputed;
-    t.deadline = ts + t.reviewPeriod;
-  }
-}
-
-class PayDeposit extends TaskStep {
-  name = "payDisputeDeposit";
-  statuses = [Status.Disputed];
-  withinDeadline = true;
-  actor = () => CLIENT;
-  send = (r: Real, t: TaskModel) => (s: HardhatEthersSigner) => r.escrow.connect(s).payDisputeDeposit(t.id, GAS);
-  effect(m: Model, r: Real, t: TaskModel, ts: bigint, events: Events) {
-    // The client's deposit comes in and goes on to the arbitrator as its fee.
-    move(m, t.token, r.agents.get(CLIENT)!.address, r.arbAddr, t.deposit);
-    t.disputeId = m.nextDisputeId++;
-    const dispute = events.find((e) => e.name === "Dispute");
-    expect(dispute?.args.toArray(), "Dispute event").to.deep.equal([r.arbAddr, t.disputeId, t.id, t.id]);
-    t.status = Status.Arbitration;
-    t.deadline = ts + ARBITRATION_TIMEOUT;
-  }
-}
-
-/** The arbitrator rules (r in 0..5; 6 is out of range); or a stranger / an unknown dispute id is refused. */
-class Rule extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-    readonly ruling: bigint,
-  ) {
-    super();
-  }
-  check = () => true;
-  async exec(m: Model, r: Real) {
-    const ruled = m.tasks.filter((t) => t.disputeId !== 0n);
-    if (ruled.length === 0) {
-      const disputeId = 1_000n + BigInt(this.pick);
-      await attempt(
-        m,
-        r,
-        `rule on unknown dispute ${disputeId}`,
-        () => r.arbitrator.ruleOn(r.escrowAddr, disputeId, this.ruling, GAS),
-        fail("TaskEscrowNotArbitrator", r.arbAddr, disputeId),
-      );
-      return;
-    }
-    const pool = this.wrong ? ruled : ruled.filter((t) => t.status === Status.Arbitration);
-    const t = (pool.length > 0 ? pool : ruled)[this.pick % (pool.length > 0 ? pool : ruled).length];
-    if (this.wrong && this.pick % 2 === 0) {
-      await attempt(
-        m,
-        r,
-        `stranger rules ${this.ruling} on ${describeTask(t)}`,
-        () => r.escrow.connect(r.stranger).rule(t.disputeId, this.ruling, GAS),
-        fail("TaskEscrowNotArbitrator", r.stranger.address, t.disputeId),
-      );
-      return;
-    }
-    let v: Verdict;
-    if (t.status !== Status.Arbitration) v = wrongStatus(t);
-    else if (this.ruling > RULING_OPTIONS) v = fail("TaskEscrowBadRuling", this.ruling);
-    else {
-      const share = this.ruling === 0n ? BPS / 2n : (this.ruling - 1n) * (BPS / 4n);
-      v = { apply: (events: Events) => resolve(m, r, t, share, events) };
-    }
-    await attempt(
-      m,
-      r,
-      `ruling ${this.ruling} on ${describeTask(t)}`,
-      () => r.arbitrator.giveRuling(t.disputeId, this.ruling, GAS),
-      v,
-    );
-  }
-  toString = () => `rule(${this.pick}${this.wrong ? ", wrong" : ""}, ${this.ruling})`;
-}
-
-class Timeout extends Command {
-  constructor(
-    readonly pick: number,
-    readonly wrong: boolean,
-  ) {
-    super();
-  }
-  async exec(m: Model, r: Real) {
-    const { t, ts } = target(m, this.pick, this.wrong, (x, s) => !isTerminal(x.status) && s > x.deadline);
-    await attempt(
-      m,
-      r,
-      `timeout ${describeTask(t)}`,
-      () => r.escrow.connect(r.stranger).timeout(t.id, GAS),
-      timeoutVerdict(m, r, t, ts),
-    );
-  }
-  toString = () => `timeout(${this.pick}${this.wrong ? ", wrong" : ""})`;
-}
-
 class Wait extends Command {
   constructor(readonly seconds: bigint) {
     super();
@@ -790,7 +888,7 @@ class WaitUntilDeadline extends Command {
     const t = live[this.pick % live.length];
     const next = t.deadline + this.offset;
     if (next - 1n > m.now) m.now = next - 1n;
-    m.log.push(`wait until deadline${this.offset === 0n ? "" : " + 1"} of ${describeTask(t)}: next tx @${m.now + 1n}`);
+    m.log.push(`wait until deadline${this.offset === 0n ? "" : " + 1s"} of ${describeTask(t)}: next tx @${m.now + 1n}`);
   }
   toString = () => `waitUntilDeadline(${this.pick}, +${this.offset})`;
 }
@@ -826,85 +924,65 @@ class SetFees extends Command {
 
 // ---------------------------------------------------------------------------------------------- arbitraries
 
-const pickArb = fc.nat({ max: 999 });
-const wrongArb = fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 });
+const pickArb = fc.noBias(fc.nat({ max: 999 }));
 const providerArb = fc.constantFrom(...PROVIDERS);
 /** Periods from the minimum (1 hour) up to three days. */
 const periodArb = fc.bigInt({ min: HOUR, max: 3n * DAY });
-const step = <C extends fc.AsyncCommand<Model, Real>>(make: (pick: number, wrong: boolean) => C) =>
-  fc.tuple(pickArb, wrongArb).map(([pick, wrong]) => make(pick, wrong));
+
+const detailsArb: fc.Arbitrary<Details> = fc.record({
+  provider: providerArb,
+  price: fc.oneof(
+    { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: 100n }).map((pct) => ({ pct })) },
+    { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: MIN_BUDGET - 1n }).map((dust) => ({ dust })) },
+    { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: MIN_BUDGET }).map((over) => ({ over })) },
+  ),
+  eta: periodArb,
+  bidPick: fc.noBias(fc.nat({ max: 99 })),
+  claimant: fc.constantFrom(PROVIDERS[0], PROVIDERS[1]),
+  ruling: fc.oneof(
+    { weight: 6, arbitrary: fc.bigInt({ min: 0n, max: 5n }) },
+    { weight: 1, arbitrary: fc.constant(6n) },
+  ),
+  stranger: fc.boolean(),
+});
+
+const postArb = fc
+  .record({
+    mode: fc.constantFrom(Mode.Direct, Mode.Bidding, Mode.AutoMatch),
+    token: fc.constantFrom(0, 1),
+    maxBudget: fc.oneof(
+      fc.bigInt({ min: MIN_BUDGET, max: 5n * MIN_BUDGET }),
+      fc.bigInt({ min: MIN_BUDGET, max: 5_000n * MIN_BUDGET }),
+    ),
+    budgetPct: fc.oneof(fc.constant(100n), fc.bigInt({ min: 1n, max: 100n })),
+    provider: providerArb,
+    acceptWindow: fc.bigInt({ min: 0n, max: 4n * DAY }),
+    delivery: periodArb,
+    review: periodArb,
+  })
+  .map((p) => new Post(p.mode, p.token, p.maxBudget, p.budgetPct, p.provider, p.acceptWindow, p.delivery, p.review));
 
 const commandArb: fc.Arbitrary<fc.AsyncCommand<Model, Real>> = fc.oneof(
+  { weight: 3, arbitrary: postArb },
   {
-    weight: 4,
+    weight: 24,
     arbitrary: fc
-      .record({
-        mode: fc.constantFrom(Mode.Direct, Mode.Bidding, Mode.AutoMatch),
-        token: fc.constantFrom(0, 1),
-        maxBudget: fc.oneof(
-          fc.bigInt({ min: MIN_BUDGET, max: 5n * MIN_BUDGET }),
-          fc.bigInt({ min: MIN_BUDGET, max: 5_000n * MIN_BUDGET }),
-        ),
-        budgetPct: fc.oneof(fc.constant(100n), fc.bigInt({ min: 1n, max: 100n })),
-        provider: providerArb,
-        acceptWindow: fc.bigInt({ min: 0n, max: 4n * DAY }),
-        delivery: periodArb,
-        review: periodArb,
-      })
-      .map(
-        (p) => new Post(p.mode, p.token, p.maxBudget, p.budgetPct, p.provider, p.acceptWindow, p.delivery, p.review),
-      ),
+      .tuple(pickArb, fc.noBias(fc.nat({ max: 99 })), detailsArb, fc.noBias(fc.nat({ max: 4 })))
+      .map(([p, c, d, mistake]) => new Advance(p, c, d, mistake === 0)),
   },
-  { weight: 3, arbitrary: step((p, w) => new Accept(p, w)) },
-  { weight: 1, arbitrary: step((p, w) => new Decline(p, w)) },
   {
-    weight: 3,
+    weight: 10,
     arbitrary: fc
       .tuple(
+        fc.constantFrom(...ACTIONS),
         pickArb,
-        wrongArb,
-        providerArb,
-        fc.oneof(
-          { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: 100n }).map((pct) => ({ pct })) },
-          { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: 400n }).map((units) => ({ units })) },
-        ),
-        periodArb,
+        fc.constantFrom<Aim>("ok", "late", "late", "state", "details"),
+        fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(0n, 1n) }),
+        detailsArb,
       )
-      .map(([p, w, provider, price, eta]) => new Bid(p, w, provider, price, eta)),
+      .map(([a, p, aim, at, d]) => new TaskCommand(a, p, aim, at, d)),
   },
-  {
-    weight: 3,
-    arbitrary: fc.tuple(pickArb, wrongArb, fc.nat({ max: 99 })).map(([p, w, b]) => new Select(p, w, b)),
-  },
-  {
-    weight: 3,
-    arbitrary: fc
-      .tuple(
-        pickArb,
-        wrongArb,
-        fc.oneof({ weight: 5, arbitrary: fc.constant(2n) }, { weight: 1, arbitrary: fc.constant(3n) }),
-      )
-      .map(([p, w, c]) => new Claim(p, w, c)),
-  },
-  { weight: 4, arbitrary: step((p, w) => new Submit(p, w)) },
-  { weight: 2, arbitrary: step((p, w) => new Approve(p, w)) },
-  { weight: 3, arbitrary: step((p, w) => new Reject(p, w)) },
-  { weight: 2, arbitrary: step((p, w) => new AgreeRefund(p, w)) },
-  { weight: 2, arbitrary: step((p, w) => new Close(p, w)) },
-  { weight: 3, arbitrary: step((p, w) => new RaiseDispute(p, w)) },
-  { weight: 3, arbitrary: step((p, w) => new PayDeposit(p, w)) },
-  {
-    weight: 3,
-    arbitrary: fc
-      .tuple(
-        pickArb,
-        wrongArb,
-        fc.oneof({ weight: 8, arbitrary: fc.bigInt({ min: 0n, max: 5n }) }, { weight: 1, arbitrary: fc.constant(6n) }),
-      )
-      .map(([p, w, ruling]) => new Rule(p, w, ruling)),
-  },
-  { weight: 3, arbitrary: step((p, w) => new Timeout(p, w)) },
-  { weight: 3, arbitrary: fc.bigInt({ min: HOUR, max: 3n * DAY }).map((s) => new Wait(s)) },
+  { weight: 4, arbitrary: fc.bigInt({ min: HOUR, max: 3n * DAY }).map((s) => new Wait(s)) },
   {
     weight: 2,
     arbitrary: fc.tuple(pickArb, fc.constantFrom(0n, 1n)).map(([p, o]) => new WaitUntilDeadline(p, o)),
@@ -914,10 +992,14 @@ const commandArb: fc.Arbitrary<fc.AsyncCommand<Model, Real>> = fc.oneof(
     arbitrary: fc
       .tuple(
         fc.oneof(
-          { weight: 6, arbitrary: fc.bigInt({ min: 0n, max: 1_000n }) },
+          { weight: 5, arbitrary: fc.bigInt({ min: 0n, max: 1_000n }) },
+          { weight: 1, arbitrary: fc.constantFrom(0n, 1_000n) },
           { weight: 1, arbitrary: fc.constant(1_001n) },
         ),
-        fc.bigInt({ min: 0n, max: 1_000n }),
+        fc.oneof(
+          { weight: 5, arbitrary: fc.bigInt({ min: 0n, max: 1_000n }) },
+          { weight: 1, arbitrary: fc.constantFrom(0n, 1_000n) },
+        ),
       )
       .map(([p, a]) => new SetFees(p, a)),
   },
@@ -967,6 +1049,7 @@ describe("TaskEscrow properties", function () {
             agents,
             wallets,
             serviceId: f.serviceId,
+            minBudget: await Promise.all(tokens.map(async (t) => f.escrow.minBudget(await t.getAddress()))),
             tracked,
           };
           const [, , , , protocolFeeBps, arbitrationFeeBps] = await f.escrow.config();
