@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, ignition, network } from "hardhat";
 import MarketModule from "../ignition/modules/Market";
+import { AGREEMENT_TYPES } from "../tasks/lib/context";
 import {
   AgentRegistry__factory,
   MockStablecoin__factory,
@@ -244,21 +245,6 @@ async function escrowRows(
   );
   return rows;
 }
-
-const AGREEMENT_TYPES = {
-  Agreement: [
-    { name: "clientId", type: "uint256" },
-    { name: "providerId", type: "uint256" },
-    { name: "token", type: "address" },
-    { name: "price", type: "uint256" },
-    { name: "deliveryDuration", type: "uint32" },
-    { name: "reviewPeriod", type: "uint32" },
-    { name: "parentTaskId", type: "uint256" },
-    { name: "specHash", type: "bytes32" },
-    { name: "nonce", type: "uint256" },
-    { name: "expiry", type: "uint256" },
-  ],
-};
 
 main().catch((err) => {
   console.error(err);

@@ -32,24 +32,9 @@ import {
   resolveToken,
   taskStatusName,
   withCommonParams,
+  AGREEMENT_TYPES,
 } from "./lib/context";
 import { type ExplainOptions, PlainError, plainly, withPlainErrors } from "./lib/errors";
-
-/** The EIP-712 `Agreement` type a provider signs (ITaskEscrow.Agreement, TaskEscrow.AGREEMENT_TYPEHASH). */
-export const AGREEMENT_TYPES = {
-  Agreement: [
-    { name: "clientId", type: "uint256" },
-    { name: "providerId", type: "uint256" },
-    { name: "token", type: "address" },
-    { name: "price", type: "uint256" },
-    { name: "deliveryDuration", type: "uint32" },
-    { name: "reviewPeriod", type: "uint32" },
-    { name: "parentTaskId", type: "uint256" },
-    { name: "specHash", type: "bytes32" },
-    { name: "nonce", type: "uint256" },
-    { name: "expiry", type: "uint256" },
-  ],
-};
 
 /** ITaskEscrow.Agreement. */
 export interface Agreement {

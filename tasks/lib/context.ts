@@ -242,6 +242,22 @@ export const AGENT_WALLET_TYPES = {
   ],
 };
 
+/** The EIP-712 `Agreement` type a provider signs (ITaskEscrow.Agreement, TaskEscrow.AGREEMENT_TYPEHASH). */
+export const AGREEMENT_TYPES = {
+  Agreement: [
+    { name: "clientId", type: "uint256" },
+    { name: "providerId", type: "uint256" },
+    { name: "token", type: "address" },
+    { name: "price", type: "uint256" },
+    { name: "deliveryDuration", type: "uint32" },
+    { name: "reviewPeriod", type: "uint32" },
+    { name: "parentTaskId", type: "uint256" },
+    { name: "specHash", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "expiry", type: "uint256" },
+  ],
+};
+
 /** `wallet` signs the EIP-712 AgentWalletSet proof, in the registry's own domain (EIP-5267). */
 export async function signAgentWallet(
   registry: AgentRegistry,

@@ -543,39 +543,4 @@ describe("Task tasks (TaskEscrow CLI)", function () {
       );
     });
   });
-
-  describe("market:demo", function () {
-    it("tells the TaskEscrow chapters to the end, with balances after each settlement", async function () {
-      const { out } = await capture(() => hre.run("market:demo"));
-      for (const heading of [
-        "5. The hot key spends, and the policy holds",
-        "6. A completed task earns a rating",
-        "7. A task won by bidding",
-        "8. A direct hire through a signed agreement",
-        "9. An auto-matched task",
-        "10. A task closed while open",
-        "11. A task that times out",
-        "12. Where things stand",
-      ]) {
-        expect(out).to.contain(heading);
-      }
-      expect(out).to.contain("Spend 1: 40.00 USDT to the translator: accepted; task #1 locks it in escrow");
-      expect(out).to.contain("Spend 3: 40.00 USDT to the translator: Refused: this spend of 40.00 USDT exceeds");
-      expect(out).to.contain("TaskEscrow pays 39.60 USDT to the translator's wallet and keeps 0.40 USDT");
-      expect(out).to.contain("The researcher selects the cheaper bid: the coder works on it for 45.00 USDT");
-      expect(out).to.contain(
-        "Submitting the same signed terms again: Refused: agent #1's agreement nonce 1 was already used",
-      );
-      expect(out).to.contain("The coder claims it with service #5.");
-      expect(out).to.contain("all 40.00 USDT comes back at once");
-      expect(out).to.match(/A timeout at once: Refused: task #3's current deadline .* has not passed yet/);
-      expect(out).to.contain("the translator's wallet receives 24.75 USDT");
-      expect(out).to.contain("1.60 USDT go to the treasury");
-      expect(out.match(/USDT balances:/g)).to.have.length(6);
-      // After the last settlement: the translator's wallet earned 39.60 + 29.70 + 24.75; the fees were swept.
-      expect(out).to.match(/│ 0\.00\s+│ 64\.35\s+│ 94\.05\s+│ 1\.60\s+│ 0\.00\s+│/);
-      expect(out).to.match(/│ #2\s+│ direct\s+│ #2\s+│ #1\s+│ Closed\s+│ 40\.00 USDT │/);
-      expect(out).to.contain("The end (for now): PayPerUse and EvaluatorStaking chapters come next.");
-    });
-  });
 });
