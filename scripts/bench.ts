@@ -9,10 +9,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, ignition, network } from "hardhat";
 import MarketModule from "../ignition/modules/Market";
-import { AGREEMENT_TYPES } from "../tasks/lib/context";
+import { AGREEMENT_TYPES, CHARGE_TYPES, VOUCHER_TYPES } from "../tasks/lib/context";
 import {
   AgentRegistry__factory,
   MockStablecoin__factory,
+  PayPerUse__factory,
   Reputation__factory,
   TaskEscrow__factory,
   type TaskEscrow,
@@ -113,6 +114,7 @@ async function main() {
   });
 
   rows.push(...(await escrowRows(sys, [alice, bob, carol])));
+  rows.push(...(await payPerUseRows(sys, [alice, bob, carol, reporter])));
 
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
   const body = rows
@@ -244,6 +246,153 @@ async function escrowRows(
     { operation: `select + submit + approve, ${N}th task`, gas: settleLast, target: growth(settleFirst, settleLast) },
   );
   return rows;
+}
+
+/**
+ * PayPerUse (DESIGN §4): a repeat charge against a bare `transferFrom` of the same token in the
+ * same run (to a recipient that already holds it), a signed charge, a voucher redeem, a batch of
+ * 10 sessions, the amortised cost per call of one redeem after 1,000 calls, and growth.
+ */
+async function payPerUseRows(
+  sys: {
+    payPerUse: { getAddress(): Promise<string> };
+    usdt: { getAddress(): Promise<string> };
+    registry: { getAddress(): Promise<string> };
+  },
+  [payer, provider, facilitator, spender]: Signer[],
+): Promise<Row[]> {
+  const ppu = PayPerUse__factory.connect(await sys.payPerUse.getAddress(), payer);
+  const usdt = MockStablecoin__factory.connect(await sys.usdt.getAddress(), payer);
+  const registry = AgentRegistry__factory.connect(await sys.registry.getAddress(), provider);
+  const token = await usdt.getAddress();
+  await usdt.mint(payer.address, 10n ** 15n);
+  await usdt.connect(payer).approve(await ppu.getAddress(), ethers.MaxUint256);
+  await usdt.connect(payer).approve(spender.address, ethers.MaxUint256);
+  const [payerId, providerId] = [1n, 2n];
+  await registry.listService(providerId, ethers.id("search:web"), 0, token, 250_000n, "https://bob.example/api");
+  const serviceId = await registry.serviceCount();
+  const now = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+  const amount = 1_000_000n; // 4 units at 0.25
+
+  // Bare transferFrom, steady state: the recipient already holds the token.
+  const bare = () => gasOf(usdt.connect(spender).transferFrom(payer.address, provider.address, amount));
+  await bare();
+  const bareGas = await bare();
+
+  const charge = () => gasOf(ppu.charge(payerId, serviceId, 4n, amount, ethers.id("req")));
+  const chargeGas: bigint[] = [];
+  for (let i = 0; i < 3; i++) chargeGas.push(await charge());
+
+  const domain = {
+    name: "PayPerUse",
+    version: "1",
+    chainId: (await ethers.provider.getNetwork()).chainId,
+    verifyingContract: await ppu.getAddress(),
+  };
+  const signed = async (nonce: bigint) => {
+    const auth = {
+      payerId,
+      payer: payer.address,
+      serviceId,
+      units: 4n,
+      amount,
+      requestRef: ethers.id("req"),
+      nonce,
+      validAfter: 0n,
+      validBefore: (await now()) + 3_600n,
+    };
+    const signature = await payer.signTypedData(domain, CHARGE_TYPES, auth);
+    return gasOf(ppu.connect(facilitator).submitCharge(auth, signature, 0, "0x"));
+  };
+  await signed(0n);
+  await signed(1n);
+  const signedGas = await signed(2n);
+
+  // Sessions: one session, redeemed twice (the second is the steady-state redeem).
+  const openSession = async () => {
+    const gas = await gasOf(
+      ppu.openSession(payerId, providerId, token, 10n ** 9n, (await now()) + 86_400n, payer.address),
+    );
+    return { gas, id: await ppu.sessionCount() };
+  };
+  const voucher = async (sessionId: bigint, amountOwed: bigint, calls: bigint) => {
+    const v = { sessionId, amount: amountOwed, calls };
+    return { v, signature: await payer.signTypedData(domain, VOUCHER_TYPES, v) };
+  };
+  const s1 = await openSession();
+  const v1 = await voucher(s1.id, 1_000n, 1n);
+  await gasOf(ppu.connect(provider).redeem(v1.v, v1.signature));
+  const v2 = await voucher(s1.id, 2_000n, 2n);
+  const redeemGas = await gasOf(ppu.connect(provider).redeem(v2.v, v2.signature));
+
+  // 1,000 calls, one redeem.
+  const s2 = await openSession();
+  const first = await voucher(s2.id, 1_000n, 1n);
+  await gasOf(ppu.connect(provider).redeem(first.v, first.signature));
+  const last = await voucher(s2.id, 1_000n * 1_001n, 1_001n);
+  const thousandGas = await gasOf(ppu.connect(provider).redeem(last.v, last.signature));
+
+  // Batch of 10 sessions (each already redeemed once: steady state).
+  const batch: { v: { sessionId: bigint; amount: bigint; calls: bigint }; signature: string }[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = await openSession();
+    const w = await voucher(s.id, 1_000n, 1n);
+    await gasOf(ppu.connect(provider).redeem(w.v, w.signature));
+    batch.push(await voucher(s.id, 2_000n, 2n));
+  }
+  const batchGas = await gasOf(
+    ppu.connect(provider).redeemMany(
+      batch.map((b) => b.v),
+      batch.map((b) => b.signature),
+    ),
+  );
+  await gasOf(ppu.requestClose(s1.id));
+  await ethers.provider.send("evm_increaseTime", [7_200]);
+  const settleGas = await gasOf(ppu.settleSession(s1.id));
+
+  // Growth: the 1,000th charge against the 3rd.
+  for (let i = 0; i < 996; i++) await charge();
+  const chargeLast = await charge();
+  const ratio = (Number(chargeGas[2]) / Number(bareGas)).toFixed(2);
+  return [
+    { operation: "ERC-20 transferFrom (same token, warm recipient)", gas: bareGas, reference: "bare OZ 39,863" },
+    {
+      operation: "ppu: charge, steady state",
+      gas: chargeGas[2],
+      target: `<= 1.5x transferFrom (${ratio}x)`,
+      reference: "one transfer + event 41,272",
+    },
+    {
+      operation: "ppu: submitCharge (allowance), steady state",
+      gas: signedGas,
+      target: "<= 75,000",
+      reference: "x402 Permit2 settle 62,278-79,366",
+    },
+    { operation: "ppu: openSession", gas: s1.gas },
+    {
+      operation: "ppu: redeem one voucher with payout",
+      gas: redeemGas,
+      target: "<= 55,000",
+      reference: "x402 claim 46,111 + settle 45,804",
+    },
+    {
+      operation: "ppu: redeemMany, 10 sessions (per session)",
+      gas: batchGas / 10n,
+      target: "<= 18,000",
+      reference: "x402 21,760 (26,341 with settle)",
+    },
+    {
+      operation: "ppu: one redeem after 1,000 calls (per call)",
+      gas: thousandGas / 1_000n,
+      target: "<= 100",
+    },
+    { operation: "ppu: settleSession (rest + reputation)", gas: settleGas },
+    {
+      operation: "ppu: charge, 1000th",
+      gas: chargeLast,
+      target: `${((Number(chargeLast - chargeGas[2]) / Number(chargeGas[2])) * 100).toFixed(2)}% vs 3rd`,
+    },
+  ];
 }
 
 main().catch((err) => {

@@ -347,6 +347,16 @@ interface IAgentRegistry {
     /// @notice One service.
     function getService(uint256 serviceId) external view returns (Service memory);
 
+    /// @notice The payment terms of a service in one cheap read (no endpoint copy), for PayPerUse.
+    /// @return agentId The selling agent.
+    /// @return token The payment token.
+    /// @return unitPrice The price of one unit.
+    /// @return payTo Where the agent is paid: its agent wallet, or its owner when unset.
+    /// @return available Whether it can be charged now: active, pay-per-use, its agent not paused.
+    function getServiceTerms(
+        uint256 serviceId
+    ) external view returns (uint256 agentId, address token, uint256 unitPrice, address payTo, bool available);
+
     /// @notice The ids of an agent's services, in listing order.
     function getAgentServices(uint256 agentId) external view returns (uint256[] memory);
 

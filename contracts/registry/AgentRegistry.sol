@@ -323,6 +323,21 @@ contract AgentRegistry is IAgentRegistry, ProtocolBase, ERC721URIStorageUpgradea
     }
 
     /// @inheritdoc IAgentRegistry
+    function getServiceTerms(
+        uint256 serviceId
+    ) external view returns (uint256 agentId, address token, uint256 unitPrice, address payTo, bool available) {
+        AgentRegistryStorage storage $ = _getStorage();
+        Service storage s = $.catalog.services[serviceId];
+        agentId = s.agentId;
+        if (agentId == 0) revert AgentRegistryUnknownService(serviceId);
+        AgentData storage a = $.agents[agentId];
+        address owner = _ownerOf(agentId);
+        payTo = a.wallet == address(0) ? owner : a.wallet;
+        (token, unitPrice) = (s.token, s.unitPrice);
+        available = s.active && s.mode == PaymentMode.PayPerUse && !a.paused && owner != address(0);
+    }
+
+    /// @inheritdoc IAgentRegistry
     function getAgentServices(uint256 agentId) external view returns (uint256[] memory) {
         return _getStorage().catalog.byAgent[agentId];
     }

@@ -59,13 +59,41 @@ export default buildModule("System", (m) => {
   m.call(registry, "grantRole", [keccak256(toUtf8Bytes("SPENDER_ROLE")), escrow], { id: "EscrowSpender" });
   m.call(reputation, "grantRole", [keccak256(toUtf8Bytes("REPORTER_ROLE")), escrow], { id: "EscrowReporter" });
 
+  // PayPerUse: prices from the catalog, debits spending policies, records calls in Reputation.
+  // Payment tokens are allowed afterwards (Market module on local networks and the testnet).
+  const payPerUseFeeBps = m.getParameter("payPerUseFeeBps", 100);
+  const closeGrace = m.getParameter("closeGrace", 3_600);
+  const payPerUseImpl = m.contract("PayPerUse", [], { id: "PayPerUseImpl" });
+  const payPerUseProxy = m.contract(
+    "ERC1967Proxy",
+    [
+      payPerUseImpl,
+      m.encodeFunctionCall(payPerUseImpl, "initialize", [
+        admin,
+        registryProxy,
+        reputationProxy,
+        treasury,
+        payPerUseFeeBps,
+        closeGrace,
+      ]),
+    ],
+    { id: "PayPerUseProxy" },
+  );
+  const payPerUse = m.contractAt("PayPerUse", payPerUseProxy, { id: "PayPerUse" });
+  m.call(registry, "grantRole", [keccak256(toUtf8Bytes("SPENDER_ROLE")), payPerUse], { id: "PayPerUseSpender" });
+  m.call(reputation, "grantRole", [keccak256(toUtf8Bytes("REPORTER_ROLE")), payPerUse], {
+    id: "PayPerUseReporter",
+  });
+
   return {
     registry,
     reputation,
     escrow,
+    payPerUse,
     registryImpl,
     reputationImpl,
     escrowImpl,
+    payPerUseImpl,
     operatorPolicy,
     serviceCatalog,
   };

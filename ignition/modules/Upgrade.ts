@@ -7,7 +7,7 @@ import SystemModule from "./System";
  * plugin): Ignition itself does not validate them. The caller needs UPGRADER_ROLE.
  */
 export default buildModule("Upgrade", (m) => {
-  const { registry, reputation, escrow } = m.useModule(SystemModule);
+  const { registry, reputation, escrow, payPerUse } = m.useModule(SystemModule);
 
   // Fresh libraries: the new implementation links the libraries of the current artifacts.
   const operatorPolicy = m.library("OperatorPolicy", { id: "OperatorPolicyNext" });
@@ -24,5 +24,8 @@ export default buildModule("Upgrade", (m) => {
   const escrowImpl = m.contract("TaskEscrow", [], { id: "TaskEscrowImplNext" });
   m.call(escrow, "upgradeToAndCall", [escrowImpl, "0x"], { id: "UpgradeTaskEscrow" });
 
-  return { registry, reputation, escrow, registryImpl, reputationImpl, escrowImpl };
+  const payPerUseImpl = m.contract("PayPerUse", [], { id: "PayPerUseImplNext" });
+  m.call(payPerUse, "upgradeToAndCall", [payPerUseImpl, "0x"], { id: "UpgradePayPerUse" });
+
+  return { registry, reputation, escrow, payPerUse, registryImpl, reputationImpl, escrowImpl, payPerUseImpl };
 });

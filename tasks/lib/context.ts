@@ -17,7 +17,7 @@ import { types } from "hardhat/config";
 import type { Interface, ContractTransactionReceipt, ContractTransactionResponse, Result } from "ethers";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { AgentRegistry, Reputation, TaskEscrow } from "../../typechain-types";
+import type { AgentRegistry, PayPerUse, Reputation, TaskEscrow } from "../../typechain-types";
 
 export const TOKEN_SYMBOLS = ["USDT", "USDG", "OKB"] as const;
 export type TokenSymbol = (typeof TOKEN_SYMBOLS)[number];
@@ -27,6 +27,7 @@ export interface Addresses {
   registry: string;
   reputation: string;
   escrow: string;
+  payPerUse: string;
   /** The Mocks module's test arbitrator, when deployed. */
   arbitrator?: string;
   tokens: Partial<Record<TokenSymbol, string>>;
@@ -46,6 +47,7 @@ export interface Context {
   registry: AgentRegistry;
   reputation: Reputation;
   escrow: TaskEscrow;
+  payPerUse: PayPerUse;
 }
 
 /** Options every task shares. */
@@ -97,17 +99,20 @@ async function readIgnitionDeployment(hre: HardhatRuntimeEnvironment): Promise<A
   const registry = deployed["System#AgentRegistry"];
   const reputation = deployed["System#Reputation"];
   const escrow = deployed["System#TaskEscrow"];
-  if (!registry || !reputation || !escrow) {
-    throw new Error(`${file} lacks System#AgentRegistry, #Reputation or #TaskEscrow: deploy the System module first.`);
+  const payPerUse = deployed["System#PayPerUse"];
+  if (!registry || !reputation || !escrow || !payPerUse) {
+    throw new Error(
+      `${file} lacks System#AgentRegistry, #Reputation, #TaskEscrow or #PayPerUse: deploy the System module first.`,
+    );
   }
   const tokens: Addresses["tokens"] = {};
   for (const symbol of TOKEN_SYMBOLS) if (deployed[`Mocks#${symbol}`]) tokens[symbol] = deployed[`Mocks#${symbol}`];
-  return { registry, reputation, escrow, arbitrator: deployed["Mocks#Arbitrator"], tokens };
+  return { registry, reputation, escrow, payPerUse, arbitrator: deployed["Mocks#Arbitrator"], tokens };
 }
 
 /** Tests revert snapshots: a cached deployment may have vanished, or another contract may sit there. */
 async function stillDeployed(hre: HardhatRuntimeEnvironment, a: Addresses): Promise<boolean> {
-  const all = [a.registry, a.reputation, a.escrow, ...Object.values(a.tokens)];
+  const all = [a.registry, a.reputation, a.escrow, a.payPerUse, ...Object.values(a.tokens)];
   for (const address of all) if ((await hre.ethers.provider.getCode(address)) === "0x") return false;
   try {
     const { AgentRegistry__factory } = await import("../../typechain-types");
@@ -124,6 +129,7 @@ async function deployInProcess(hre: HardhatRuntimeEnvironment): Promise<Addresse
     registry: await market.registry.getAddress(),
     reputation: await market.reputation.getAddress(),
     escrow: await market.escrow.getAddress(),
+    payPerUse: await market.payPerUse.getAddress(),
     arbitrator: await market.arbitrator.getAddress(),
     tokens: {
       USDT: await market.usdt.getAddress(),
@@ -167,7 +173,8 @@ export async function getContext(
 ): Promise<Context> {
   const addresses = await getAddresses(hre, opts);
   const signer = await resolveSigner(hre, from);
-  const { AgentRegistry__factory, Reputation__factory, TaskEscrow__factory } = await import("../../typechain-types");
+  const { AgentRegistry__factory, PayPerUse__factory, Reputation__factory, TaskEscrow__factory } =
+    await import("../../typechain-types");
   return {
     hre,
     addresses,
@@ -175,6 +182,7 @@ export async function getContext(
     registry: AgentRegistry__factory.connect(addresses.registry, signer),
     reputation: Reputation__factory.connect(addresses.reputation, signer),
     escrow: TaskEscrow__factory.connect(addresses.escrow, signer),
+    payPerUse: PayPerUse__factory.connect(addresses.payPerUse, signer),
   };
 }
 
@@ -257,6 +265,45 @@ export const AGREEMENT_TYPES = {
     { name: "expiry", type: "uint256" },
   ],
 };
+
+/** PayPerUse EIP-712 types (domain: name "PayPerUse", version "1", chain id, the proxy). */
+export const CHARGE_TYPES = {
+  ChargeAuthorization: [
+    { name: "payerId", type: "uint256" },
+    { name: "payer", type: "address" },
+    { name: "serviceId", type: "uint256" },
+    { name: "units", type: "uint256" },
+    { name: "amount", type: "uint256" },
+    { name: "requestRef", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+  ],
+};
+
+export const UP_TO_TYPES = {
+  UpToAuthorization: [
+    { name: "payerId", type: "uint256" },
+    { name: "payer", type: "address" },
+    { name: "serviceId", type: "uint256" },
+    { name: "maxAmount", type: "uint256" },
+    { name: "requestRef", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+  ],
+};
+
+export const VOUCHER_TYPES = {
+  Voucher: [
+    { name: "sessionId", type: "uint256" },
+    { name: "amount", type: "uint256" },
+    { name: "calls", type: "uint256" },
+  ],
+};
+
+/** IPayPerUse.Funding. */
+export const FUNDING = { Allowance: 0, Permit: 1, ReceiveWithAuthorization: 2 } as const;
 
 /** `wallet` signs the EIP-712 AgentWalletSet proof, in the registry's own domain (EIP-5267). */
 export async function signAgentWallet(

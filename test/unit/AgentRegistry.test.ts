@@ -2358,6 +2358,45 @@ describe("AgentRegistry", function () {
       }
     });
 
+    it("getServiceTerms returns agent, token, price, owner as payee and availability", async function () {
+      const { registry, alice, aliceId, usdtAddr, price, serviceId } = await loadFixture(serviceFixture);
+      expect([...(await registry.getServiceTerms(serviceId))]).to.deep.equal([
+        aliceId,
+        usdtAddr,
+        price,
+        alice.address,
+        true,
+      ]);
+    });
+
+    it("getServiceTerms pays the agent wallet once set", async function () {
+      const s = await loadFixture(serviceFixture);
+      const deadline = (await now()) + 60n;
+      const signature = await signAgentWallet(s.registry, s.dave, s.aliceId, s.dave.address, s.alice.address, deadline);
+      await s.registry.connect(s.alice).setAgentWallet(s.aliceId, s.dave.address, deadline, signature);
+      expect((await s.registry.getServiceTerms(s.serviceId)).payTo).to.equal(s.dave.address);
+    });
+
+    it("getServiceTerms is unavailable for an inactive service, a paused agent or a quoted-task service", async function () {
+      const { registry, alice, bob, aliceId, bobId, usdtAddr, price, serviceId } = await loadFixture(serviceFixture);
+      await registry.connect(bob).listService(bobId, CAPABILITY, QUOTED_TASK, ethers.ZeroAddress, 0, ENDPOINT);
+      expect((await registry.getServiceTerms(2n)).available).to.equal(false);
+      await registry.connect(alice).setAgentPaused(aliceId, true);
+      expect((await registry.getServiceTerms(serviceId)).available).to.equal(false);
+      await registry.connect(alice).setAgentPaused(aliceId, false);
+      await registry.connect(alice).updateService(serviceId, usdtAddr, price, false, ENDPOINT);
+      expect((await registry.getServiceTerms(serviceId)).available).to.equal(false);
+    });
+
+    it("getServiceTerms reverts with AgentRegistryUnknownService for unknown ids and id 0", async function () {
+      const { registry } = await loadFixture(serviceFixture);
+      for (const id of [0n, 2n]) {
+        await expect(registry.getServiceTerms(id))
+          .to.be.revertedWithCustomError(registry, "AgentRegistryUnknownService")
+          .withArgs(id);
+      }
+    });
+
     it("getAgentServices is empty and serviceCount zero before any listing", async function () {
       const { registry, aliceId } = await loadFixture(deployWithAgents);
       expect(await registry.getAgentServices(aliceId)).to.deep.equal([]);
