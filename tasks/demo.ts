@@ -1,5 +1,5 @@
 // market:demo — the marketplace so far, told in numbered chapters on the in-process network.
-// Later chapters (PayPerUse, EvaluatorStaking) slot into CHAPTERS below.
+// Later chapters (EvaluatorStaking) slot into CHAPTERS below.
 import { MaxUint256, ZeroAddress, ZeroHash, id as keccakId, parseUnits } from "ethers";
 import type { ContractTransactionReceipt } from "ethers";
 import { task } from "hardhat/config";
@@ -7,9 +7,11 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { limitView, serviceRows } from "./agent";
 import { type Agreement, signAgreementTerms, taskView } from "./task";
+import { type ChargeAuthorization, type Voucher, approvePayPerUse, signCharge, signFunding, signVouchers } from "./ppu";
 import {
   type Context,
   type TokenInfo,
+  FUNDING,
   TASK_STATUSES,
   chainNow,
   confirm,
@@ -17,6 +19,7 @@ import {
   findEvent,
   formatAmount,
   formatBps,
+  formatPeriod,
   formatTimestamp,
   getContext,
   parseCapability,
@@ -36,6 +39,7 @@ interface Cast {
   hotKey: HardhatEthersSigner; // the researcher's operator key
   coderKey: HardhatEthersSigner; // the coder's operator key
   stranger: HardhatEthersSigner;
+  facilitator: HardhatEthersSigner; // submits signed charges and pays their gas
 }
 
 /** What the chapters share; each chapter may add to `agents`. */
@@ -47,6 +51,8 @@ interface Story {
   agents: { translator: bigint; researcher: bigint; coder: bigint };
   /** Tasks one chapter posts and a later one settles. */
   tasks: { first: bigint; second: bigint; silent: bigint };
+  /** The translator's pay-per-use service (translate:en-fr), which the PayPerUse chapters buy. */
+  ppuService: bigint;
   /** Error wording for this story: USDT amounts and named accounts. */
   words: ExplainOptions;
   say(line: string): void;
@@ -264,17 +270,25 @@ function settlement(story: Story, receipt: ContractTransactionReceipt) {
   return { toProvider: e.toProvider as bigint, toClient: e.toClient as bigint, fee: e.fee as bigint };
 }
 
-/** USDT balances after a settlement, in one row: the parties' wallets, the treasury and the fees not yet swept. */
-async function balances(story: Story, parties: [string, string][]) {
-  const { escrow } = story.ctx;
+/**
+ * USDT balances after a settlement, in one row: the parties' wallets, the treasury and the fees not
+ * yet swept (of TaskEscrow, or with `payPerUse` of PayPerUse, plus the session deposits it holds).
+ */
+async function balances(story: Story, parties: [string, string][], opts: { payPerUse?: boolean } = {}) {
+  const { escrow, payPerUse } = story.ctx;
   const { IERC20Metadata__factory } = await import("../typechain-types");
   const usdt = IERC20Metadata__factory.connect(story.usdt.address, story.hre.ethers.provider);
-  const [, , treasury] = await escrow.config();
+  const [, , treasury] = opts.payPerUse ? await payPerUse.config() : await escrow.config();
+  const fees = await (opts.payPerUse ? payPerUse : escrow).accruedFees(story.usdt.address);
   const row: Record<string, string> = {};
   for (const [account, address] of [...parties, ["treasury", treasury] as [string, string]]) {
     row[account] = formatAmount(await usdt.balanceOf(address), story.usdt.decimals);
   }
-  row["fees accrued, not swept"] = formatAmount(await escrow.accruedFees(story.usdt.address), story.usdt.decimals);
+  row["fees accrued, not swept"] = formatAmount(fees, story.usdt.decimals);
+  if (opts.payPerUse) {
+    const held = await usdt.balanceOf(story.ctx.addresses.payPerUse);
+    row["session deposits held"] = formatAmount(held - fees, story.usdt.decimals);
+  }
   printTable([row], { title: "   USDT balances:" });
 }
 
@@ -531,6 +545,203 @@ const timesOut: Chapter = {
   },
 };
 
+// ------------------------------------------------------------------ PayPerUse chapters
+
+/** 1234 -> "1,234". */
+const grouped = (value: bigint | number) => formatAmount(BigInt(value), 0);
+
+const payPerCall: Chapter = {
+  title: "Pay-per-use: the researcher pays the translator per request",
+  async run(story) {
+    const { payPerUse, registry } = story.ctx;
+    const { researcherOwner, translatorWallet, hotKey } = story.cast;
+    const { researcher, translator } = story.agents;
+    const [serviceId] = await registry.getAgentServices(translator);
+    story.ppuService = serviceId;
+    const { unitPrice } = await registry.getService(serviceId);
+    story.say(`PayPerUse sells the catalog's pay-per-use services with no task and no escrow: the translator's`);
+    story.say(`service #${serviceId} (translate:en-fr) costs ${usd(story, unitPrice)} a word, paid with each request.`);
+    await approvePayPerUse(story.ctx, researcherOwner, story.usdt);
+    story.say(`The researcher's owner approves PayPerUse once and pays for three requests at the quoted price:`);
+    const requests: [number, bigint][] = [
+      [1, 250n],
+      [2, 400n],
+      [3, 1_200n],
+    ];
+    for (const [n, words] of requests) {
+      const [total] = await payPerUse.quote(serviceId, words);
+      const ref = keccakId(`fr-doc-${n}`);
+      const tx = payPerUse.connect(researcherOwner).charge(researcher, serviceId, words, total, ref);
+      const e = findEvent(payPerUse.interface, await confirm(tx), "Charged");
+      story.say(
+        `Request ${n}: ${grouped(words)} words for ${usd(story, e.total)}, receipt #${e.receiptId}: ` +
+          `${usd(story, (e.total as bigint) - (e.fee as bigint))} to the translator's wallet at once, ${usd(story, e.fee)} fee.`,
+      );
+    }
+    story.say(
+      `Each charge is recorded in Reputation (words as calls) and gives the researcher's owner a right to rate.`,
+    );
+    await refused(story, "The revoked hot key paying for a request", () =>
+      payPerUse.connect(hotKey).charge(researcher, serviceId, 100n, MaxUint256, ZeroHash),
+    );
+    await balances(
+      story,
+      [
+        ["researcher's wallet (owner)", researcherOwner.address],
+        ["translator's wallet", translatorWallet.address],
+      ],
+      { payPerUse: true },
+    );
+  },
+};
+
+const facilitated: Chapter = {
+  title: "A signed charge, submitted by a facilitator",
+  async run(story) {
+    const { payPerUse } = story.ctx;
+    const { researcherOwner, translatorWallet, facilitator } = story.cast;
+    const { researcher } = story.agents;
+    const serviceId = story.ppuService;
+    const words = 500n;
+    const [amount] = await payPerUse.quote(serviceId, words);
+    const validBefore = (await chainNow(story.hre)) + 600n;
+    const auth: ChargeAuthorization = {
+      payerId: researcher,
+      payer: researcherOwner.address,
+      serviceId,
+      units: words,
+      amount,
+      requestRef: keccakId("fr-doc-4"),
+      nonce: 42n,
+      validAfter: 0n,
+      validBefore,
+    };
+    const signature = await signCharge(story.ctx, researcherOwner, auth);
+    const fundingData = await signFunding(story.ctx, researcherOwner, story.usdt, "3009", amount, validBefore);
+    story.say(
+      `Off chain, the researcher's owner signs a ChargeAuthorization (x402 "exact"): ${grouped(words)} words of`,
+    );
+    story.say(`service #${serviceId} for ${usd(story, amount)}, nonce 42, valid ten minutes; with it an EIP-3009`);
+    story.say(`ReceiveWithAuthorization of exactly ${usd(story, amount)} to PayPerUse, so no allowance is involved.`);
+    const provider = story.hre.ethers.provider;
+    const nativeBefore = await provider.getBalance(researcherOwner.address);
+    const submit = () =>
+      payPerUse.connect(facilitator).submitCharge(auth, signature, FUNDING.ReceiveWithAuthorization, fundingData);
+    const receipt = await confirm(submit());
+    const e = findEvent(payPerUse.interface, receipt, "Charged");
+    story.say(
+      `A facilitator (${shortAddress(facilitator.address)}) submits both and pays the gas ` +
+        `(${grouped(receipt.gasUsed)} gas). Receipt #${e.receiptId}:`,
+    );
+    story.say(
+      `${usd(story, (e.total as bigint) - (e.fee as bigint))} to the translator's wallet, ${usd(story, e.fee)} fee.`,
+    );
+    if ((await provider.getBalance(researcherOwner.address)) !== nativeBefore) {
+      throw new Error("The payer's native balance moved: a signed charge should cost it no gas.");
+    }
+    story.say(`The researcher's owner sent no transaction: its native balance has not moved.`);
+    await refused(story, "The facilitator submitting it a second time", submit);
+    await balances(
+      story,
+      [
+        ["researcher's wallet (owner)", researcherOwner.address],
+        ["translator's wallet", translatorWallet.address],
+        ["facilitator", facilitator.address],
+      ],
+      { payPerUse: true },
+    );
+  },
+};
+
+const session: Chapter = {
+  title: "A session: 1,000 calls, one redemption",
+  async run(story) {
+    const { payPerUse, reputation } = story.ctx;
+    const { researcherOwner, translatorWallet, stranger } = story.cast;
+    const { researcher, translator } = story.agents;
+    const deposit = units(story, "30");
+    const perCall = units(story, "0.02");
+    const expiry = (await chainNow(story.hre)) + BigInt(DAY);
+    const opened = payPerUse
+      .connect(researcherOwner)
+      .openSession(researcher, translator, story.usdt.address, deposit, expiry, researcherOwner.address);
+    const sessionId: bigint = findEvent(payPerUse.interface, await confirm(opened), "SessionOpened").sessionId;
+    story.say(`For a long run of short calls, the researcher's owner opens session #${sessionId} with the translator:`);
+    story.say(`${usd(story, deposit)} deposited in PayPerUse for a day; vouchers signed by the owner count.`);
+    const CALLS = 1_000;
+    const vouchers: Voucher[] = Array.from({ length: CALLS }, (_, i) => ({
+      sessionId,
+      amount: perCall * BigInt(i + 1),
+      calls: BigInt(i + 1),
+    }));
+    const signatures = await signVouchers(story.ctx, researcherOwner, vouchers);
+    story.say(
+      `It makes ${grouped(CALLS)} calls at ${usd(story, perCall)} each and signs a cumulative voucher after each`,
+    );
+    story.say(
+      `(voucher n: n x ${usd(story, perCall)} for n calls): ${grouped(CALLS)} EIP-712 signatures off chain, no transaction.`,
+    );
+    const last = CALLS - 1;
+    const receipt = await confirm(payPerUse.connect(translatorWallet).redeem(vouchers[last], signatures[last]));
+    const e = findEvent(payPerUse.interface, receipt, "VoucherRedeemed");
+    story.say(
+      `The translator's wallet redeems only the last voucher: ${usd(story, e.amount)} for ${grouped(e.calls)} calls, ` +
+        `${usd(story, e.paid)} to it and ${usd(story, e.fee)} fee.`,
+    );
+    story.say(
+      `${grouped(CALLS)} vouchers redeemed in one transaction: ${grouped(receipt.gasUsed)} gas used, ` +
+        `${grouped((receipt.gasUsed + BigInt(CALLS) / 2n) / BigInt(CALLS))} gas per call.`,
+    );
+    const stale = await confirm(payPerUse.connect(translatorWallet).redeem(vouchers[499], signatures[499]));
+    if (stale.logs.some((log) => payPerUse.interface.parseLog(log)?.name === "VoucherRedeemed")) {
+      throw new Error("An older voucher paid again: only the largest voucher should count.");
+    }
+    story.say(`An older voucher (#500) is worth nothing now: redeeming it pays nothing, and does not revert.`);
+    await confirm(payPerUse.connect(researcherOwner).requestClose(sessionId));
+    const { endsAt, closeGrace } = await payPerUse.getSession(sessionId);
+    story.say(`The researcher's owner asks to close: the translator may still redeem vouchers for the`);
+    story.say(`${formatPeriod(closeGrace)} grace period, until ${formatTimestamp(endsAt)}.`);
+    await refused(story, "Settling the session at once", () => payPerUse.connect(stranger).settleSession(sessionId));
+    await story.hre.network.provider.send("evm_increaseTime", [Number(closeGrace) + 1]);
+    await story.hre.network.provider.send("evm_mine", []);
+    const settled = findEvent(
+      payPerUse.interface,
+      await confirm(payPerUse.connect(stranger).settleSession(sessionId)),
+      "SessionSettled",
+    );
+    story.say(
+      `The grace period passes. A stranger settles the session: ${usd(story, settled.refunded)} goes back to the`,
+    );
+    story.say(`researcher agent's wallet (its owner), and Reputation records ${grouped(settled.calls)} calls worth`);
+    story.say(`${usd(story, settled.redeemed)} in one entry.`);
+    await balances(
+      story,
+      [
+        ["researcher's wallet (owner)", researcherOwner.address],
+        ["translator's wallet", translatorWallet.address],
+      ],
+      { payPerUse: true },
+    );
+    const record = await reputation.getRecord(translator);
+    const [rights] = await reputation.feedbackRights(translator, researcherOwner.address);
+    printTable(
+      [
+        {
+          agent: `#${translator} (translator)`,
+          "calls served": grouped(record.callsServed),
+          "pay-per-use settlements": grouped(record.settlementsServed),
+          "USDT volume": formatAmount(await reputation.getVolume(translator, story.usdt.address), story.usdt.decimals),
+          score: formatBps(await reputation.score(translator)),
+        },
+      ],
+      { title: "   Reputation:" },
+    );
+    story.say(
+      `The researcher's owner holds ${rights} unused rights to rate the translator: one per charge and one for the session.`,
+    );
+  },
+};
+
 const summary: Chapter = {
   title: "Where things stand",
   async run(story) {
@@ -601,7 +812,7 @@ async function operatorPolicies(ctx: Context) {
   return rows;
 }
 
-/** The story so far, in order. PayPerUse and EvaluatorStaking chapters go here. */
+/** The story so far, in order. EvaluatorStaking chapters go here. */
 export const CHAPTERS: Chapter[] = [
   registerAgents,
   listServices,
@@ -614,6 +825,9 @@ export const CHAPTERS: Chapter[] = [
   autoMatch,
   closedWhileOpen,
   timesOut,
+  payPerCall,
+  facilitated,
+  session,
   summary,
 ];
 
@@ -639,7 +853,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
     await hre.network.provider.send("evm_mine", []);
     const signers = await hre.ethers.getSigners();
     const [admin, translatorOwner, researcherOwner, coderOwner, translatorWallet, hotKey] = signers;
-    const [stranger, coderKey] = [signers[8], signers[9]];
+    const [facilitator, stranger, coderKey] = [signers[7], signers[8], signers[9]];
     const cast: Cast = {
       admin,
       translatorOwner,
@@ -649,12 +863,14 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       hotKey,
       coderKey,
       stranger,
+      facilitator,
     };
     const usdt = await describeToken(ctx, ctx.addresses.tokens.USDT!);
     const names: Record<string, string> = {
       [hotKey.address]: "the researcher's hot key",
       [coderKey.address]: "the coder's hot key",
       [stranger.address]: "a stranger",
+      [facilitator.address]: "the facilitator",
       [translatorWallet.address]: "the translator's wallet",
       [researcherOwner.address]: "the researcher's owner",
     };
@@ -665,6 +881,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       usdt,
       agents: { translator: 0n, researcher: 0n, coder: 0n },
       tasks: { first: 0n, second: 0n, silent: 0n },
+      ppuService: 0n,
       words: { decimals: usdt.decimals, symbol: "USDT", tokens: { [usdt.address]: usdt }, names },
       say: (line) => console.log(`   ${line}`),
     };
@@ -676,10 +893,15 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
     console.log(
       `   TaskEscrow ${ctx.addresses.escrow} (${formatBps(feeBps)} protocol fee; treasury ${shortAddress(treasury)})`,
     );
+    const [, , , ppuFeeBps, closeGrace] = await ctx.payPerUse.config();
+    console.log(
+      `   PayPerUse ${ctx.addresses.payPerUse} (${formatBps(ppuFeeBps)} protocol fee; ${formatPeriod(closeGrace)} ` +
+        `grace to close a session)`,
+    );
     for (const [i, chapter] of CHAPTERS.entries()) {
       console.log(`\n${i + 1}. ${chapter.title}`);
       await chapter.run(story);
     }
-    console.log("\nThe end (for now): PayPerUse and EvaluatorStaking chapters come next.");
+    console.log("\nThe end (for now): EvaluatorStaking chapters come next.");
   }),
 );

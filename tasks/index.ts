@@ -3,4 +3,5 @@ import "./protocol";
 import "./agent";
 import "./reputation";
 import "./task";
+import "./ppu";
 import "./demo";

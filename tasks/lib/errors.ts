@@ -45,7 +45,7 @@ type Sentence = (a: Args, f: Fmt) => string;
 
 const ROLES = ["SPENDER_ROLE", "REPORTER_ROLE", "UPGRADER_ROLE", "PAUSER_ROLE", "PARAMETER_ROLE"];
 
-/** One sentence per error name. Every error of IAgentRegistry, IReputation and ITaskEscrow must be here (tested). */
+/** One sentence per error name. Every error of IAgentRegistry, IReputation, ITaskEscrow and IPayPerUse must be here (tested). */
 export const SENTENCES: Record<string, Sentence> = {
   // ---------------------------------------------------------------- AgentRegistry (and its libraries)
   AgentRegistryUnknownAgent: (a) => `Agent #${a.agentId} does not exist.`,
@@ -175,6 +175,67 @@ export const SENTENCES: Record<string, Sentence> = {
   TaskEscrowInputTooLong: (a) => `Refused: a text of ${a.length} bytes is longer than the ${a.max} bytes allowed.`,
   TaskEscrowNothingToWithdraw: (a, f) => `Refused: ${f.addr(a.account)} has nothing to collect in ${f.token(a.token)}.`,
 
+  // ---------------------------------------------------------------- PayPerUse
+  PayPerUseTokenNotAllowed: (a, f) =>
+    `Refused: ${f.token(a.token)} is not a payment token of PayPerUse (only allow-listed tokens are).`,
+  PayPerUseBadAmount: (a) =>
+    BigInt(a.amount) === 0n
+      ? `Refused: an amount, or a number of units, of zero.`
+      : `Refused: ${a.amount} is too large: amounts (in the token's smallest unit) and numbers of units must fit ` +
+        `in 96 bits.`,
+  PayPerUseServiceUnavailable: (a) =>
+    `Refused: service #${a.serviceId} cannot be paid now: it does not exist, is inactive, is not a pay-per-use ` +
+    `service, or its agent is paused.`,
+  PayPerUseAboveMax: (a, f) =>
+    `Refused: the price is ${f.amount(a.total)}, above the ${f.amount(a.maxTotal)} the payer accepts ` +
+    `(the price rose, or the maximum is too low).`,
+  PayPerUseAmountMismatch: (a, f) =>
+    `Refused: the charge was signed for ${f.amount(a.signed)} but its units cost ${f.amount(a.total)} now ` +
+    `(the price changed); sign a new charge.`,
+  PayPerUseSelfPayment: (a) => `Refused: agent #${a.agentId} cannot pay itself.`,
+  PayPerUseNotAuthorized: (a, f) =>
+    `Refused: ${f.addr(a.account)} may not act for agent #${a.agentId}: it is neither the agent's owner, its ` +
+    `wallet nor an active operator.`,
+  PayPerUseBadSignature: (a, f) =>
+    `Refused: the signature is not ${f.addr(a.signer)}'s (a session's vouchers count only when signed by its ` +
+    `signer; a contract wallet must accept it under ERC-1271).`,
+  PayPerUseNotYetValid: (a, f) => `Refused: the signed authorisation is valid only after ${f.time(a.validAfter)}.`,
+  PayPerUseExpired: (a, f) =>
+    `Refused: the signed authorisation expired at ${f.time(a.validBefore)}; the payer must sign a new one.`,
+  PayPerUseNonceUsed: (a, f) =>
+    `Refused: nonce ${a.nonce} of ${f.addr(a.payer)} was already used or cancelled; the payer must sign a new ` +
+    `authorisation.`,
+  PayPerUseBadFunding: () =>
+    `Refused: the funding data does not fit its funding mode (an allowance carries none, a permit or an ` +
+    `EIP-3009 authorisation its own fields), or the mode is not allowed here (EIP-3009 pays exact charges only).`,
+  PayPerUseTransferMismatch: (a, f) =>
+    `Refused: PayPerUse received ${f.tokenAmount(a.token, a.received)} instead of ` +
+    `${f.tokenAmount(a.token, a.expected)}; tokens that take a fee on transfer are not supported.`,
+  PayPerUseUnknownReceipt: (a) => `Receipt #${a.receiptId} does not exist.`,
+  PayPerUseRefundTooLarge: (a, f) =>
+    `Refused: a refund of ${f.amount(a.amount)} is more than the ${f.amount(a.refundable)} left to refund on ` +
+    `receipt #${a.receiptId}.`,
+  PayPerUseUnknownSession: (a) => `Session #${a.sessionId} does not exist.`,
+  PayPerUseSessionEnded: (a, f) =>
+    `Refused: session #${a.sessionId} ended at ${f.time(a.endsAt)} (or was settled): vouchers, top-ups and ` +
+    `close requests come too late; it can only be settled (ppu:session:withdraw).`,
+  PayPerUseSessionNotEnded: (a, f) =>
+    `Refused: session #${a.sessionId} runs until ${f.time(a.endsAt)}; it can be settled only after that ` +
+    `(a close request brings the end forward).`,
+  PayPerUseSessionSettled: (a) => `Refused: session #${a.sessionId} was already settled.`,
+  PayPerUseSessionClosing: (a) =>
+    `Refused: session #${a.sessionId} is closing: it can no longer be topped up or closed again.`,
+  PayPerUseBadExpiry: (a, f) =>
+    `Refused: the expiry ${f.time(a.expiry)} is in the past, more than 365 days ahead, or earlier than the ` +
+    `session's current end.`,
+  PayPerUseProviderInactive: (a) => `Refused: provider agent #${a.providerId} does not exist or is paused.`,
+  PayPerUseBadParameter: () =>
+    `Refused: a parameter outside its hard bounds (a protocol fee above 10.00%, or a close grace period ` +
+    `outside 5 minutes to 30 days).`,
+  PayPerUseNothingToWithdraw: (a, f) => `Refused: ${f.addr(a.account)} has nothing to collect in ${f.token(a.token)}.`,
+  PayPerUseBadBatch: (a) =>
+    `Refused: a batch of ${a.length} vouchers; one transaction redeems 1 to 256 vouchers, each with its signature.`,
+
   // ---------------------------------------------------------------- protocol base and OpenZeppelin
   ProtocolZeroAddress: () => `Refused: the zero address was given where a real address is required.`,
   AccessControlUnauthorizedAccount: (a, f) =>
@@ -242,6 +303,7 @@ const ABI_SOURCES = [
   "OperatorPolicy__factory",
   "ServiceCatalog__factory",
   "TaskEscrow__factory",
+  "PayPerUse__factory",
   "ERC1967Proxy__factory",
   "MockStablecoin__factory",
   "MockOKB__factory",

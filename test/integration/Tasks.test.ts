@@ -365,7 +365,7 @@ describe("Tasks", function () {
         "4. The researcher's owner authorises a hot key",
         "5. The hot key spends, and the policy holds",
         "6. A completed task earns a rating",
-        "12. Where things stand",
+        "15. Where things stand",
       ]) {
         expect(out).to.contain(heading);
       }
@@ -403,7 +403,6 @@ describe("Tasks", function () {
         "9. An auto-matched task",
         "10. A task closed while open",
         "11. A task that times out",
-        "12. Where things stand",
       ]) {
         expect(out).to.contain(heading);
       }
@@ -419,11 +418,45 @@ describe("Tasks", function () {
       expect(out).to.match(/A timeout at once: Refused: task #3's current deadline .* has not passed yet/);
       expect(out).to.contain("the translator's wallet receives 24.75 USDT");
       expect(out).to.contain("1.60 USDT go to the treasury");
-      expect(out.match(/USDT balances:/g)).to.have.length(6);
-      // After the last settlement: the translator's wallet earned 39.60 + 29.70 + 24.75; the fees were swept.
+      // After the last TaskEscrow settlement: the translator's wallet earned 39.60 + 29.70 + 24.75; the fees were swept.
       expect(out).to.match(/│ 0\.00\s+│ 64\.35\s+│ 94\.05\s+│ 1\.60\s+│ 0\.00\s+│/);
+      // The PayPerUse chapters, with balances after each.
+      for (const heading of [
+        "12. Pay-per-use: the researcher pays the translator per request",
+        "13. A signed charge, submitted by a facilitator",
+        "14. A session: 1,000 calls, one redemption",
+        "15. Where things stand",
+      ]) {
+        expect(out).to.contain(heading);
+      }
+      expect(out).to.contain(
+        "Request 3: 1,200 words for 24.00 USDT, receipt #3: 23.76 USDT to the translator's wallet at once, 0.24 USDT fee.",
+      );
+      expect(out).to.match(
+        /The revoked hot key paying for a request: Refused: the researcher's hot key \(0x.{4}….{4}\) may not spend for agent #2/,
+      );
+      expect(out).to.match(/A facilitator \(0x.{4}….{4}\) submits both and pays the gas \([\d,]+ gas\)\. Receipt #4:/);
+      expect(out).to.contain("The researcher's owner sent no transaction: its native balance has not moved.");
+      expect(out).to.match(
+        /The facilitator submitting it a second time: Refused: nonce 42 of the researcher's owner \(0x.{4}….{4}\) was already used/,
+      );
+      expect(out).to.contain(
+        "The translator's wallet redeems only the last voucher: 20.00 USDT for 1,000 calls, 19.80 USDT to it and 0.20 USDT fee.",
+      );
+      expect(out).to.match(/1,000 vouchers redeemed in one transaction: [\d,]+ gas used, \d+ gas per call\./);
+      expect(out).to.contain("An older voucher (#500) is worth nothing now");
+      expect(out).to.match(
+        /Settling the session at once: Refused: session #1 runs until .*; it can be settled only after/,
+      );
+      expect(out).to.contain("A stranger settles the session: 10.00 USDT goes back to the");
+      // Researcher (owner), translator's wallet, treasury, fees, deposits held: after the session settled.
+      expect(out).to.match(/│ 378\.00\s+│ 160\.38\s+│ 1\.60\s+│ 0\.67\s+│ 0\.00\s+│/);
+      // 250 + 400 + 1,200 + 500 words charged, 1,000 calls in the session; 4 charges and 1 session.
+      expect(out).to.match(/│ #1 \(translator\) │ 3,350\s+│ 5\s+│ 162\.00\s+│ 95\.00% │/);
+      expect(out).to.contain("The researcher's owner holds 6 unused rights to rate the translator");
+      expect(out.match(/USDT balances:/g)).to.have.length(9);
       expect(out).to.match(/│ #2\s+│ direct\s+│ #2\s+│ #1\s+│ Closed\s+│ 40\.00 USDT │/);
-      expect(out).to.contain("The end (for now): PayPerUse and EvaluatorStaking chapters come next.");
+      expect(out).to.contain("The end (for now): EvaluatorStaking chapters come next.");
     });
   });
 });
