@@ -16,19 +16,23 @@ pragma solidity 0.8.30;
 ///
 ///      Money. Every payment goes through this contract: the total is pulled (fee-on-transfer
 ///      behaviour is rejected by a balance check), the protocol fee (`feeBps` of the total,
-///      rounded down) accrues for the treasury, and the rest is pushed to the provider. So the
-///      contract's balance of a token is always the sum of the open session deposits not yet
-///      redeemed, the credits and the unswept fees.
+///      rounded down) accrues for the treasury, and the rest is pushed to the provider. A session's
+///      fee is taken on its cumulative redeemed amount and booked when it is settled. So the
+///      contract's balance of a token is always the sum, over unsettled sessions, of the deposit
+///      less what the provider was paid, plus the credits and the unswept fees.
 ///
 ///      Prices come from the registry's service catalog: a service must be active, in pay-per-use
 ///      mode, priced in an allow-listed token, and its agent not paused. Sessions are priced off
 ///      chain (the voucher carries the cumulative amount) and paid in an allow-listed token.
 ///
-///      Reputation. Each charge and up-to payment records its calls (units) and amount, and grants
-///      the payer's owner one right to rate the provider; a session records its calls and the
-///      total redeemed once, when it is settled, which grants one right per session. Charges
-///      between two agents of the same owner are recorded as self-dealing (no right); an agent
-///      cannot pay itself.
+///      Reputation. Charges and up-to payments are counted per (payer, provider, token) in one slot
+///      here and recorded in Reputation by {syncReputation}, which anyone may call (the provider
+///      to show its calls served, the payer to get its rights to rate): one right per receipt,
+///      with the calls (units) and the amount. Only positive facts wait (calls, volume, rights),
+///      so nobody gains by not syncing; it saves a Reputation call (about 45,000 gas) per charge.
+///      A session records its calls and the total redeemed once, when it is settled: one right
+///      per session. Charges between two agents of the same owner are recorded as self-dealing
+///      (no right); an agent cannot pay itself.
 ///
 ///      Pausing stops new charges, signed charges, up-to payments, session openings and top-ups.
 ///      Redeeming, closing, settling sessions, refunds, withdrawals and fee sweeps never stop.
@@ -118,8 +122,9 @@ interface IPayPerUse {
     /// @param payerId The paying agent.
     /// @param providerId The paid agent.
     /// @param deposit Total deposited.
-    /// @param redeemed Total redeemed so far (fees included); never above `deposit`.
-    /// @param calls Calls covered by the last redeemed voucher.
+    /// @param redeemed Total redeemed so far (fee included: the provider has received
+    ///        `redeemed - redeemed * feeBps / 10_000`); never above `deposit`.
+    /// @param calls The largest call count of the redeemed vouchers.
     struct Session {
         address token;
         uint40 endsAt;
@@ -169,12 +174,23 @@ interface IPayPerUse {
     );
     /// @notice A session was topped up (and possibly extended).
     event SessionToppedUp(uint256 indexed sessionId, uint256 amount, uint256 deposit, uint256 endsAt);
-    /// @notice A voucher was redeemed: `paid` to the provider and `fee` to the treasury.
+    /// @notice A voucher was redeemed: `calls` is the session's count after it (the largest seen),
+    ///         `paid` went to the provider; `fee` is the part of the session's
+    ///         fee this voucher added (booked for the treasury at settlement).
     event VoucherRedeemed(uint256 indexed sessionId, uint256 amount, uint256 calls, uint256 paid, uint256 fee);
     /// @notice The payer asked to close; vouchers stay redeemable until `endsAt`.
     event SessionCloseRequested(uint256 indexed sessionId, uint256 endsAt);
-    /// @notice A session was settled: `refunded` went back to the payer.
-    event SessionSettled(uint256 indexed sessionId, uint256 redeemed, uint256 refunded, uint256 calls);
+    /// @notice A session was settled: `fee` booked for the treasury, `refunded` back to the payer.
+    event SessionSettled(uint256 indexed sessionId, uint256 redeemed, uint256 fee, uint256 refunded, uint256 calls);
+    /// @notice A pair's pending charges were recorded in Reputation.
+    event ReputationSynced(
+        uint256 indexed payerId,
+        uint256 indexed providerId,
+        address indexed token,
+        uint256 calls,
+        uint256 amount,
+        uint256 receipts
+    );
     /// @notice A payout failed and was credited to `account` instead.
     event PaymentCredited(address indexed token, address indexed account, uint256 amount);
     /// @notice A credit was withdrawn.
@@ -196,7 +212,8 @@ interface IPayPerUse {
     error PayPerUseTokenNotAllowed(address token);
     /// @notice An amount (or number of units) was zero or does not fit.
     error PayPerUseBadAmount(uint256 amount);
-    /// @notice The service does not exist, is inactive, is not pay-per-use, or its agent is paused.
+    /// @notice The service is inactive, is not pay-per-use, or its agent is paused (a service that
+    ///         does not exist is refused by the registry: `AgentRegistryUnknownService`).
     error PayPerUseServiceUnavailable(uint256 serviceId);
     /// @notice The price went above what the payer accepts.
     error PayPerUseAboveMax(uint256 total, uint256 maxTotal);
@@ -206,7 +223,9 @@ interface IPayPerUse {
     error PayPerUseSelfPayment(uint256 agentId);
     /// @notice `account` may not act for `agentId`.
     error PayPerUseNotAuthorized(uint256 agentId, address account);
-    /// @notice The signature is not `signer`'s (EOA or ERC-1271), or the signer may not sign here.
+    /// @notice The signature is not `signer`'s (EOA or ERC-1271). A valid signer that may not spend
+    ///         for the payer agent is refused by the registry (`AgentRegistryNotAuthorized`, or the
+    ///         operator's policy errors).
     error PayPerUseBadSignature(address signer);
     /// @notice The authorisation is not valid yet.
     error PayPerUseNotYetValid(uint256 validAfter);
@@ -242,10 +261,13 @@ interface IPayPerUse {
     error PayPerUseNothingToWithdraw(address token, address account);
     /// @notice A batch is empty, too large, or its arrays differ in length.
     error PayPerUseBadBatch(uint256 length);
+    /// @notice No pending charges between these agents in this token.
+    error PayPerUseNothingToSync(uint256 payerId, uint256 providerId, address token);
 
     // ------------------------------------------------------------------ admin
 
-    /// @notice Allows or disallows a payment token. `PARAMETER_ROLE` only. Disallowing stops new
+    /// @notice Allows or disallows a payment token (its receipt index is assigned by its first
+    ///         `setToken` and kept). `PARAMETER_ROLE` only. Disallowing stops new
     ///         charges and sessions in it; open sessions, refunds and withdrawals continue.
     function setToken(address token, bool allowed) external;
 
@@ -304,6 +326,10 @@ interface IPayPerUse {
     ///         more than the total paid. The protocol fee is not returned by the protocol.
     function refund(uint256 receiptId, uint256 amount) external;
 
+    /// @notice Records the pending charges of (`payerId`, `providerId`, `token`) in Reputation:
+    ///         their calls and amount, and one right per receipt for the payer's owner. Anyone.
+    function syncReputation(uint256 payerId, uint256 providerId, address token) external;
+
     // ------------------------------------------------------------------ sessions
 
     /// @notice Opens a session for `payerId` with `providerId`, depositing `deposit` of `token`
@@ -324,7 +350,8 @@ interface IPayPerUse {
     function topUp(uint256 sessionId, uint256 amount, uint40 newExpiry) external;
 
     /// @notice Redeems a voucher: pays the provider the part of `v.amount` (capped at the deposit)
-    ///         not yet redeemed, minus the fee. Anyone may submit it; the money only goes to the
+    ///         not yet redeemed, minus the fee (the fee of the new cumulative amount less the fee
+    ///         of the previous one). Anyone may submit it; the money only goes to the
     ///         provider. A voucher at or below what was redeemed pays nothing and does not revert.
     /// @return paid What the provider received (fee excluded).
     function redeem(Voucher calldata v, bytes calldata signature) external returns (uint256 paid);
@@ -338,8 +365,9 @@ interface IPayPerUse {
     ///         (never beyond its expiry), then it can be settled. Payer side only.
     function requestClose(uint256 sessionId) external;
 
-    /// @notice Settles an ended session: the unredeemed deposit goes back to the payer agent's
-    ///         wallet and the session's calls and amount are recorded in Reputation. Anyone.
+    /// @notice Settles an ended session: the fee on the redeemed total accrues for the treasury,
+    ///         the unredeemed deposit goes back to the payer agent's wallet and the session's calls
+    ///         and amount are recorded in Reputation (one right). Anyone.
     function settleSession(uint256 sessionId) external;
 
     // ------------------------------------------------------------------ money
@@ -363,6 +391,13 @@ interface IPayPerUse {
         uint256 serviceId,
         uint256 units
     ) external view returns (uint256 total, uint256 fee, address token, uint256 providerId);
+
+    /// @notice Charges of a pair not yet recorded in Reputation (see {syncReputation}).
+    function pendingReputation(
+        uint256 payerId,
+        uint256 providerId,
+        address token
+    ) external view returns (uint256 calls, uint256 amount, uint256 receipts);
 
     /// @notice Whether `payer` used or cancelled `nonce`.
     function nonceUsed(address payer, uint256 nonce) external view returns (bool);

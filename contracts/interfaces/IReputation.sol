@@ -104,19 +104,21 @@ interface IReputation {
         uint256 amount,
         bool selfDealing
     );
-    /// @notice Settled pay-per-use calls were recorded. `selfDealing` ones change no record.
+    /// @notice Settled pay-per-use calls were recorded: `calls` calls worth `amount` over
+    ///         `settlements` settlements (charges or sessions). `selfDealing` ones change no record.
     event CallsRecorded(
         uint256 indexed payerId,
         uint256 indexed providerId,
         address token,
         uint256 calls,
         uint256 amount,
+        uint256 settlements,
         bool selfDealing
     );
     /// @notice An evaluator's vote was recorded as coherent with the ruling or not.
     event VoteRecorded(uint256 indexed evaluatorId, bool coherent);
-    /// @notice `rater` received one right to rate `agentId`, of `weight`.
-    event FeedbackRightGranted(uint256 indexed agentId, address indexed rater, uint256 weight);
+    /// @notice `rater` received `count` rights to rate `agentId`, of `weight` in total.
+    event FeedbackRightGranted(uint256 indexed agentId, address indexed rater, uint256 count, uint256 weight);
 
     // ------------------------------------------------------------------ errors
 
@@ -154,9 +156,18 @@ interface IReputation {
         uint256 amount
     ) external;
 
-    /// @notice Records `calls` settled calls worth `amount` and grants the payer's owner one
-    ///         right to rate the provider. `REPORTER_ROLE` only (PayPerUse).
-    function recordCalls(uint256 payerId, uint256 providerId, address token, uint256 calls, uint256 amount) external;
+    /// @notice Records `calls` settled calls worth `amount`, over `settlements` settlements
+    ///         (charge receipts or sessions, at least one), and grants the payer's owner one right
+    ///         per settlement to rate the provider; the rights share `amount` as their weight.
+    ///         `REPORTER_ROLE` only (PayPerUse).
+    function recordCalls(
+        uint256 payerId,
+        uint256 providerId,
+        address token,
+        uint256 calls,
+        uint256 amount,
+        uint256 settlements
+    ) external;
 
     /// @notice Records whether an evaluator voted with the ruling. `REPORTER_ROLE` only
     ///         (EvaluatorStaking).

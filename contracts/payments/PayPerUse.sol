@@ -16,7 +16,8 @@ import {IReputation} from "../interfaces/IReputation.sol";
 /// @notice Charges, signed charges, up-to payments and sessions for the Agent Market's services.
 ///         See {IPayPerUse} for the rules.
 /// @dev Rounding: the fee is `total * feeBps / 10_000` rounded down and the provider receives
-///      exactly the rest, so no wei is lost. A receipt takes one storage slot (the token is kept
+///      exactly the rest, so no wei is lost; for a session the same holds for its cumulative
+///      redeemed amount (the fee is booked when the session is settled). A receipt takes one storage slot (the token is kept
 ///      as its allow-list index); a session takes three. Signed-authorisation nonces are a bitmap
 ///      per payer (Permit2-style unordered nonces): any unused value works, and consecutive values
 ///      share a storage word.
@@ -26,7 +27,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
     // ------------------------------------------------------------------ storage
 
     struct TokenInfo {
-        uint32 index; // 1-based, assigned when first allowed and kept for ever
+        uint32 index; // 1-based, assigned by the token's first setToken and kept for ever
         bool allowed;
     }
 
@@ -36,6 +37,14 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint48 providerId;
         uint96 refundable;
         uint32 tokenIndex;
+    }
+
+    /// @dev Charges and up-to payments between a payer, a provider and a token, not yet recorded
+    ///      in Reputation. One slot.
+    struct Pending {
+        uint96 amount;
+        uint64 calls;
+        uint32 receipts;
     }
 
     /// @dev What one charge or up-to payment is about, gathered in memory.
@@ -69,6 +78,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         mapping(address payer => mapping(uint256 word => uint256 bits)) nonces;
         mapping(address token => mapping(address account => uint256)) credits;
         mapping(address token => uint256) fees;
+        mapping(uint256 payerId => mapping(uint256 providerId => mapping(address token => Pending))) pending;
     }
 
     // keccak256(abi.encode(uint256(keccak256("agentmarket.storage.PayPerUse")) - 1)) & ~bytes32(uint256(0xff))
@@ -230,6 +240,13 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         _push(token, _wallet(r.payerId), amount);
     }
 
+    /// @inheritdoc IPayPerUse
+    function syncReputation(uint256 payerId, uint256 providerId, address token) external nonReentrant {
+        Pending memory m = _getStorage().pending[payerId][providerId][token];
+        if (m.receipts == 0) revert PayPerUseNothingToSync(payerId, providerId, token);
+        _flush(payerId, providerId, token, m);
+    }
+
     // ------------------------------------------------------------------ sessions
 
     /// @inheritdoc IPayPerUse
@@ -295,9 +312,9 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
 
     /// @inheritdoc IPayPerUse
     function redeem(Voucher calldata v, bytes calldata signature) external nonReentrant returns (uint256 paid) {
-        (Session storage s, uint256 net, uint256 fee) = _redeem(v, signature);
-        if (net + fee != 0) _payProvider(s.token, s.providerId, net, fee);
-        return net;
+        Session storage s;
+        (s, paid) = _redeem(v, signature);
+        if (paid != 0) _push(s.token, _wallet(s.providerId), paid);
     }
 
     /// @inheritdoc IPayPerUse
@@ -308,20 +325,19 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 n = vouchers.length;
         if (n == 0 || n > MAX_BATCH || n != signatures.length) revert PayPerUseBadBatch(n);
         // Consecutive vouchers of one provider and token are paid in one transfer.
-        (address token, uint256 providerId, uint256 net, uint256 fee) = (address(0), 0, 0, 0);
+        (address token, uint256 providerId, uint256 net) = (address(0), 0, 0);
         for (uint256 i; i < n; ++i) {
-            (Session storage s, uint256 sNet, uint256 sFee) = _redeem(vouchers[i], signatures[i]);
-            if (sNet + sFee == 0) continue;
+            (Session storage s, uint256 sNet) = _redeem(vouchers[i], signatures[i]);
+            if (sNet == 0) continue;
             (address sToken, uint256 sProvider) = (s.token, s.providerId);
             if (sToken != token || sProvider != providerId) {
-                if (net + fee != 0) _payProvider(token, providerId, net, fee);
-                (token, providerId, net, fee) = (sToken, sProvider, 0, 0);
+                if (net != 0) _push(token, _wallet(providerId), net);
+                (token, providerId, net) = (sToken, sProvider, 0);
             }
             net += sNet;
-            fee += sFee;
             paid += sNet;
         }
-        if (net + fee != 0) _payProvider(token, providerId, net, fee);
+        if (net != 0) _push(token, _wallet(providerId), net);
     }
 
     /// @inheritdoc IPayPerUse
@@ -343,10 +359,13 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         s.settled = true;
         (uint256 redeemed, uint256 calls) = (s.redeemed, s.calls);
         uint256 rest = s.deposit - redeemed;
+        uint256 fee = _feeOf(redeemed, s.feeBps);
         (address token, uint256 payerId) = (s.token, s.payerId);
-        emit SessionSettled(sessionId, redeemed, rest, calls);
+        PayPerUseStorage storage $ = _getStorage();
+        if (fee != 0) $.fees[token] += fee;
+        emit SessionSettled(sessionId, redeemed, fee, rest, calls);
         if (redeemed != 0) {
-            _getStorage().reputation.recordCalls(payerId, s.providerId, token, calls == 0 ? 1 : calls, redeemed);
+            $.reputation.recordCalls(payerId, s.providerId, token, calls == 0 ? 1 : calls, redeemed, 1);
         }
         if (rest != 0) _push(token, _wallet(payerId), rest);
     }
@@ -394,7 +413,17 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 units
     ) external view returns (uint256 total, uint256 fee, address token, uint256 providerId) {
         Payment memory p = _quote(0, address(0), serviceId, units, bytes32(0));
-        return (p.total, (p.total * _getStorage().feeBps) / BPS, p.token, p.providerId);
+        return (p.total, _feeOf(p.total, _getStorage().feeBps), p.token, p.providerId);
+    }
+
+    /// @inheritdoc IPayPerUse
+    function pendingReputation(
+        uint256 payerId,
+        uint256 providerId,
+        address token
+    ) external view returns (uint256 calls, uint256 amount, uint256 receipts) {
+        Pending memory m = _getStorage().pending[payerId][providerId][token];
+        return (m.calls, m.amount, m.receipts);
     }
 
     /// @inheritdoc IPayPerUse
@@ -484,7 +513,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         PayPerUseStorage storage $ = _getStorage();
         $.registry.consumeSpend(p.payerId, p.payer, p.token, p.total, p.providerId);
         _pullFunded(p.token, p.payer, p.total, funding, fundingData);
-        uint256 fee = (p.total * $.feeBps) / BPS;
+        uint256 fee = _feeOf(p.total, $.feeBps);
         receiptId = ++$.receiptCount;
         $.receipts[receiptId] = ReceiptSlot(uint48(p.payerId), uint48(p.providerId), uint96(p.total), p.tokenIndex);
         if (fee != 0) $.fees[p.token] += fee;
@@ -500,8 +529,31 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
             p.requestRef,
             p.payer
         );
-        $.reputation.recordCalls(p.payerId, p.providerId, p.token, p.units, p.total);
+        _accrueReputation(p);
         _push(p.token, p.payTo, p.total - fee);
+    }
+
+    /// @dev Adds a charge to its pair's pending record; flushes first if a counter would overflow.
+    function _accrueReputation(Payment memory p) private {
+        Pending storage q = _getStorage().pending[p.payerId][p.providerId][p.token];
+        Pending memory m = q;
+        // total < 2^96 and units < 2^96 (checked in _quote).
+        if (
+            uint256(m.amount) + p.total > type(uint96).max ||
+            uint256(m.calls) + p.units > type(uint64).max ||
+            m.receipts == type(uint32).max
+        ) {
+            _flush(p.payerId, p.providerId, p.token, m);
+            m = Pending(0, 0, 0);
+        }
+        (q.amount, q.calls, q.receipts) = (m.amount + uint96(p.total), m.calls + uint64(p.units), m.receipts + 1);
+    }
+
+    /// @dev Records a pair's pending charges in Reputation (one right per receipt) and clears them.
+    function _flush(uint256 payerId, uint256 providerId, address token, Pending memory m) private {
+        delete _getStorage().pending[payerId][providerId][token];
+        emit ReputationSynced(payerId, providerId, token, m.calls, m.amount, m.receipts);
+        _getStorage().reputation.recordCalls(payerId, providerId, token, m.calls, m.amount, m.receipts);
     }
 
     /// @dev Verifies a signed authorisation: its window, its nonce (consumed) and its signature.
@@ -530,11 +582,10 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
 
     // ------------------------------------------------------------------ internal: sessions
 
-    /// @dev Checks a voucher and books its unredeemed part; the caller pays it out.
-    function _redeem(
-        Voucher calldata v,
-        bytes calldata signature
-    ) private returns (Session storage s, uint256 net, uint256 fee) {
+    /// @dev Checks a voucher and books its unredeemed part; the caller pays `net` out. The fee is
+    ///      taken on the cumulative amount (booked at settlement), so the provider has received
+    ///      exactly `redeemed - fee(redeemed)` after every voucher, whatever their sizes.
+    function _redeem(Voucher calldata v, bytes calldata signature) private returns (Session storage s, uint256 net) {
         uint256 sessionId = v.sessionId;
         s = _session(sessionId);
         if (block.timestamp > s.endsAt || s.settled) revert PayPerUseSessionEnded(sessionId, s.endsAt);
@@ -545,22 +596,22 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 deposit = s.deposit;
         uint256 amount = v.amount < deposit ? v.amount : deposit;
         uint256 redeemed = s.redeemed;
-        if (amount <= redeemed) return (s, 0, 0);
+        if (amount <= redeemed) return (s, 0);
         uint256 calls = v.calls < type(uint64).max ? v.calls : type(uint64).max;
+        if (calls < s.calls) calls = s.calls;
+        uint256 feeBps = s.feeBps;
+        uint256 fee = _feeOf(amount, feeBps) - _feeOf(redeemed, feeBps);
+        // fee <= amount - redeemed: the fee of a larger amount grows by at most the difference.
         unchecked {
-            uint256 delta = amount - redeemed;
-            fee = (delta * s.feeBps) / BPS;
-            net = delta - fee;
+            net = amount - redeemed - fee;
         }
         s.redeemed = uint96(amount);
-        if (calls > s.calls) s.calls = uint64(calls);
+        s.calls = uint64(calls);
         emit VoucherRedeemed(sessionId, amount, calls, net, fee);
     }
 
-    /// @dev Pays a provider `net` at its wallet and books `fee` for the treasury.
-    function _payProvider(address token, uint256 providerId, uint256 net, uint256 fee) private {
-        if (fee != 0) _getStorage().fees[token] += fee;
-        if (net != 0) _push(token, _wallet(providerId), net);
+    function _feeOf(uint256 amount, uint256 feeBps) private pure returns (uint256) {
+        return (amount * feeBps) / BPS;
     }
 
     function _session(uint256 sessionId) private view returns (Session storage s) {

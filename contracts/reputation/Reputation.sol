@@ -112,8 +112,8 @@ contract Reputation is IReputation, ProtocolBase {
             $.volume[clientId][token] += amount;
             $.volume[providerId][token] += amount;
         }
-        _grantRight($, providerId, clientOwner, amount);
-        _grantRight($, clientId, providerOwner, amount);
+        _grantRights($, providerId, clientOwner, 1, amount);
+        _grantRights($, clientId, providerOwner, 1, amount);
     }
 
     /// @inheritdoc IReputation
@@ -122,26 +122,26 @@ contract Reputation is IReputation, ProtocolBase {
         uint256 providerId,
         address token,
         uint256 calls,
-        uint256 amount
+        uint256 amount,
+        uint256 settlements
     ) external onlyRole(REPORTER_ROLE) {
-        if (calls == 0 || amount == 0) revert ReputationZeroAmount();
+        if (calls == 0 || amount == 0 || settlements == 0) revert ReputationZeroAmount();
         (address payerOwner, address providerOwner) = _owners(payerId, providerId);
         bool selfDealing = payerOwner == providerOwner;
-        emit CallsRecorded(payerId, providerId, token, calls, amount, selfDealing);
+        emit CallsRecorded(payerId, providerId, token, calls, amount, settlements, selfDealing);
         if (selfDealing) return;
 
         ReputationStorage storage $ = _getStorage();
         AgentRecord storage p = $.records[providerId];
         uint32 nowTs = uint32(block.timestamp);
         // Saturates instead of reverting: recording must never block a payout.
-        uint256 served = p.callsServed + calls;
-        p.callsServed = served > type(uint64).max ? type(uint64).max : uint64(served);
-        p.settlementsServed += 1;
+        p.callsServed = uint64(_saturatingAdd(p.callsServed, calls, type(uint64).max));
+        p.settlementsServed = uint32(_saturatingAdd(p.settlementsServed, settlements, type(uint32).max));
         p.lastActivity = nowTs;
         $.records[payerId].lastActivity = nowTs;
         $.volume[payerId][token] += amount;
         $.volume[providerId][token] += amount;
-        _grantRight($, providerId, payerOwner, amount);
+        _grantRights($, providerId, payerOwner, settlements, amount);
     }
 
     /// @inheritdoc IReputation
@@ -440,12 +440,24 @@ contract Reputation is IReputation, ProtocolBase {
         if (ownerB == address(0)) revert ReputationUnknownAgent(b);
     }
 
-    function _grantRight(ReputationStorage storage $, uint256 agentId, address rater, uint256 amount) private {
+    /// @dev `count` rights sharing `amount` as weight, capped at 2^96 - 1 so that each right's
+    ///      mean weight (what a rating weighs) fits the feedback's 96 bits.
+    function _grantRights(
+        ReputationStorage storage $,
+        uint256 agentId,
+        address rater,
+        uint256 count,
+        uint256 amount
+    ) private {
         uint256 weight = amount < type(uint96).max ? amount : type(uint96).max;
         Rater storage r = $.raters[agentId][rater];
-        r.rights += 1;
+        r.rights = uint64(_saturatingAdd(r.rights, count, type(uint64).max));
         r.weight += uint128(weight);
-        emit FeedbackRightGranted(agentId, rater, weight);
+        emit FeedbackRightGranted(agentId, rater, count, weight);
+    }
+
+    function _saturatingAdd(uint256 a, uint256 b, uint256 max) private pure returns (uint256) {
+        return b >= max - a ? max : a + b;
     }
 
     function _feedbackAt(

@@ -141,6 +141,9 @@ const ratingArb = fc.oneof(
   fc.record({ value: fc.bigInt({ min: -(10n ** 38n), max: 10n ** 38n }), decimals: fc.integer({ min: 0, max: 18 }) }),
 );
 
+/** Settlements (charges or sessions) behind one recordCalls. */
+const settlementsArb = fc.bigInt({ min: 1n, max: 5n });
+
 /** An ordered pair of different agents among #1-#5. */
 const pairArb = fc
   .tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 1, max: 4 }))
@@ -160,6 +163,8 @@ describe("Reputation properties", function () {
       raters: Map<string, RaterState>; // "agentId:raterIndex"
       clients: Map<bigint, number[]>; // agentId -> raters in order of first feedback
       ratingCount: Map<bigint, number>;
+      calls: Map<bigint, bigint>; // agentId -> callsServed
+      settlements: Map<bigint, bigint>; // agentId -> settlementsServed
     }
 
     interface Real {
@@ -178,10 +183,11 @@ describe("Reputation properties", function () {
     }
     const ownerOf = (m: Model, agentId: bigint) => (agentId <= 5n ? m.owners[Number(agentId) - 1] : undefined);
 
-    function grant(m: Model, agentId: bigint, rater: number, amount: bigint) {
+    /** `count` rights sharing `amount` (capped) as their total weight. */
+    function grant(m: Model, agentId: bigint, rater: number, amount: bigint, count = 1n) {
       const st = raterState(m, agentId, rater);
-      st.granted += 1;
-      st.count += 1n;
+      st.granted += Number(count);
+      st.count += count;
       st.weight += weightOf(amount);
     }
 
@@ -244,12 +250,13 @@ describe("Reputation properties", function () {
         readonly provider: bigint,
         readonly calls: bigint,
         readonly amount: bigint,
+        readonly settlements: bigint,
       ) {}
       check = () => true;
       async run(m: Model, r: Real) {
         const tx = r.reputation
           .connect(r.reporter)
-          .recordCalls(this.payer, this.provider, r.token, this.calls, this.amount);
+          .recordCalls(this.payer, this.provider, r.token, this.calls, this.amount, this.settlements);
         if (this.calls === 0n || this.amount === 0n) {
           await expect(tx).to.be.revertedWithCustomError(r.reputation, "ReputationZeroAmount");
           return;
@@ -265,11 +272,21 @@ describe("Reputation properties", function () {
         const selfDealing = payerOwner === ownerOf(m, this.provider);
         await expect(tx)
           .to.emit(r.reputation, "CallsRecorded")
-          .withArgs(this.payer, this.provider, r.token, this.calls, this.amount, selfDealing);
-        if (!selfDealing) grant(m, this.provider, payerOwner, this.amount);
+          .withArgs(this.payer, this.provider, r.token, this.calls, this.amount, this.settlements, selfDealing);
+        if (!selfDealing) {
+          grant(m, this.provider, payerOwner, this.amount, this.settlements);
+          m.calls.set(this.provider, (m.calls.get(this.provider) ?? 0n) + this.calls);
+          m.settlements.set(this.provider, (m.settlements.get(this.provider) ?? 0n) + this.settlements);
+        }
         await checkPair(m, r, this.provider, payerOwner);
+        const record = await r.reputation.getRecord(this.provider);
+        expect(
+          [record.callsServed, record.settlementsServed],
+          `calls and settlements of #${this.provider}`,
+        ).to.deep.equal([m.calls.get(this.provider) ?? 0n, m.settlements.get(this.provider) ?? 0n]);
       }
-      toString = () => `recordCalls(#${this.payer} -> #${this.provider}, ${this.calls} calls, ${this.amount})`;
+      toString = () =>
+        `recordCalls(#${this.payer} -> #${this.provider}, ${this.calls} calls, ${this.amount}, ${this.settlements} settlements)`;
     }
 
     class GiveFeedback implements fc.AsyncCommand<Model, Real> {
@@ -364,8 +381,12 @@ describe("Reputation properties", function () {
               { arbitrary: fc.constant(0n), weight: 1 },
             ),
             amountArb,
+            settlementsArb,
           )
-          .map(([[payer, provider], calls, amount]) => new RecordCalls(payer, provider, calls, amount)),
+          .map(
+            ([[payer, provider], calls, amount, settlements]) =>
+              new RecordCalls(payer, provider, calls, amount, settlements),
+          ),
         fc
           .tuple(fc.integer({ min: 0, max: 4 }), agentOrUnknownArb, fc.bigInt({ min: -100n, max: 200n }))
           .map(([rater, agentId, value]) => new GiveFeedback(rater, agentId, value)),
@@ -392,6 +413,8 @@ describe("Reputation properties", function () {
             raters: new Map(),
             clients: new Map(),
             ratingCount: new Map(),
+            calls: new Map(),
+            settlements: new Map(),
           };
           await fc.asyncModelRun(() => ({ model, real }), commands);
 
@@ -409,8 +432,13 @@ describe("Reputation properties", function () {
             }
             const clients = (model.clients.get(agentId) ?? []).map((i) => real.raters[i].address);
             expect(await real.reputation.getClients(agentId), `getClients(#${agentId})`).to.deep.equal(clients);
-            expect((await real.reputation.getRecord(agentId)).ratingCount, `ratingCount(#${agentId})`).to.equal(
+            const record = await real.reputation.getRecord(agentId);
+            expect(record.ratingCount, `ratingCount(#${agentId})`).to.equal(
               BigInt(model.ratingCount.get(agentId) ?? 0),
+            );
+            expect(record.callsServed, `callsServed(#${agentId})`).to.equal(model.calls.get(agentId) ?? 0n);
+            expect(record.settlementsServed, `settlementsServed(#${agentId})`).to.equal(
+              model.settlements.get(agentId) ?? 0n,
             );
           }
         }),
@@ -422,7 +450,7 @@ describe("Reputation properties", function () {
   describe("score", function () {
     type Action =
       | { kind: "task"; pair: readonly [bigint, bigint]; outcome: number; amount: bigint }
-      | { kind: "calls"; pair: readonly [bigint, bigint]; calls: bigint; amount: bigint }
+      | { kind: "calls"; pair: readonly [bigint, bigint]; calls: bigint; amount: bigint; settlements: bigint }
       | { kind: "feedback"; pick: number; value: bigint; decimals: number }
       | { kind: "revoke"; pick: number }
       | { kind: "vote"; agentId: bigint; coherent: boolean };
@@ -444,6 +472,7 @@ describe("Reputation properties", function () {
           pair: pairArb,
           calls: fc.bigInt({ min: 1n, max: 100n }),
           amount: amountArb.filter((a) => a > 0n),
+          settlements: settlementsArb,
         }),
         weight: 2,
       },
@@ -468,6 +497,7 @@ describe("Reputation properties", function () {
       counters: Map<bigint, Counters>;
       ratings: Map<bigint, Rating[]>;
       rights: Map<string, { count: bigint; weight: bigint; used: bigint }>; // "agentId:rater"
+      settlements: Map<bigint, bigint>; // agentId -> settlementsServed
     }
 
     const owner = (agentId: bigint) => INITIAL_OWNERS[Number(agentId) - 1];
@@ -477,18 +507,19 @@ describe("Reputation properties", function () {
       if (!m.rights.has(k)) m.rights.set(k, { count: 0n, weight: 0n, used: 0n });
       return m.rights.get(k)!;
     }
-    function grant(m: ScoreModel, agentId: bigint, rater: number, amount: bigint) {
+    function grant(m: ScoreModel, agentId: bigint, rater: number, amount: bigint, count = 1n) {
       const st = rightsOf(m, agentId, rater);
-      st.count += 1n;
+      st.count += count;
       st.weight += weightOf(amount);
     }
 
     /** Plays `actions` on chain and in the model; feedback and revocations pick among what is possible. */
     async function play(s: Awaited<ReturnType<typeof reputationFixture>>, actions: Action[]): Promise<ScoreModel> {
-      const m: ScoreModel = { counters: new Map(), ratings: new Map(), rights: new Map() };
+      const m: ScoreModel = { counters: new Map(), ratings: new Map(), rights: new Map(), settlements: new Map() };
       for (const id of AGENTS) {
         m.counters.set(id, emptyCounters());
         m.ratings.set(id, []);
+        m.settlements.set(id, 0n);
       }
       const rep = s.reputation;
       for (const a of actions) {
@@ -505,11 +536,13 @@ describe("Reputation properties", function () {
           }
         } else if (a.kind === "calls") {
           const [payer, provider] = a.pair;
-          await expect(rep.connect(s.reporter).recordCalls(payer, provider, s.token, a.calls, a.amount)).to.emit(
-            rep,
-            "CallsRecorded",
-          );
-          if (owner(payer) !== owner(provider)) grant(m, provider, owner(payer), a.amount);
+          await expect(
+            rep.connect(s.reporter).recordCalls(payer, provider, s.token, a.calls, a.amount, a.settlements),
+          ).to.emit(rep, "CallsRecorded");
+          if (owner(payer) !== owner(provider)) {
+            grant(m, provider, owner(payer), a.amount, a.settlements);
+            m.settlements.set(provider, m.settlements.get(provider)! + a.settlements);
+          }
         } else if (a.kind === "feedback") {
           const holders = [...m.rights.entries()].filter(([, st]) => st.count > 0n).map(([k]) => k);
           if (holders.length === 0) continue;
@@ -575,12 +608,21 @@ describe("Reputation properties", function () {
               [r.tasksCompleted, r.tasksAutoCompleted, r.tasksRefunded, r.disputesWon, r.disputesLost, r.disputesSplit],
               `record of #${agentId}`,
             ).to.deep.equal([c.completed, c.autoCompleted, c.refunded, c.won, c.lost, c.split]);
+            expect(r.settlementsServed, `settlementsServed(#${agentId})`).to.equal(m.settlements.get(agentId)!);
             const live = m.ratings.get(agentId)!.filter((x) => !x.revoked);
             expect([r.ratingCount, r.ratingWeight], `ratings of #${agentId}`).to.deep.equal([
               BigInt(live.length),
               live.reduce((sum, x) => sum + x.weight, 0n),
             ]);
             await checkScore(s.reputation, m, agentId);
+          }
+          for (const [k, st] of m.rights) {
+            const [agentKey, raterKey] = k.split(":");
+            const rights = await s.reputation.feedbackRights(BigInt(agentKey), s.raters[Number(raterKey)].address);
+            expect([...rights], `feedbackRights(#${agentKey}, ${RATER_NAMES[Number(raterKey)]})`).to.deep.equal([
+              st.count,
+              st.weight,
+            ]);
           }
         }),
         { seed, numRuns },

@@ -264,8 +264,8 @@ describe("Reputation", function () {
             .withArgs(aliceId, bobId, c.outcome, token, 1_000n, false);
           expect(await eventsOf(reputation, tx, "TaskRecorded")).to.have.length(1);
           expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
-            [bobId, alice.address, 1_000n],
-            [aliceId, bob.address, 1_000n],
+            [bobId, alice.address, 1n, 1_000n],
+            [aliceId, bob.address, 1n, 1_000n],
           ]);
         });
 
@@ -338,8 +338,8 @@ describe("Reputation", function () {
         .to.emit(reputation, "TaskRecorded")
         .withArgs(aliceId, bobId, Outcome.Completed, token, 0n, false);
       expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
-        [bobId, alice.address, 0n],
-        [aliceId, bob.address, 0n],
+        [bobId, alice.address, 1n, 0n],
+        [aliceId, bob.address, 1n, 0n],
       ]);
       expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, 0n]);
       expect(await reputation.feedbackRights(aliceId, bob.address)).to.deep.equal([1n, 0n]);
@@ -357,8 +357,8 @@ describe("Reputation", function () {
         .to.emit(reputation, "TaskRecorded")
         .withArgs(aliceId, bobId, Outcome.Completed, token, huge, false);
       expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
-        [bobId, alice.address, MAX_WEIGHT],
-        [aliceId, bob.address, MAX_WEIGHT],
+        [bobId, alice.address, 1n, MAX_WEIGHT],
+        [aliceId, bob.address, 1n, MAX_WEIGHT],
       ]);
       expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, MAX_WEIGHT]);
       expect(await reputation.getVolume(aliceId, token)).to.equal(huge);
@@ -446,7 +446,7 @@ describe("Reputation", function () {
   describe("recordCalls", function () {
     it("updates the provider's calls, settlements and both lastActivity, and nothing else", async function () {
       const { reputation, reporter, usdt, aliceId, bobId, carolId } = await loadFixture(deployWithAgents);
-      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, await usdt.getAddress(), 7n, 350n);
+      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, await usdt.getAddress(), 7n, 350n, 1n);
       const ts = await timestampOf(tx);
       expect(await recordOf(reputation, bobId)).to.deep.equal({
         ...EMPTY_RECORD,
@@ -461,8 +461,8 @@ describe("Reputation", function () {
     it("accumulates over several settlements", async function () {
       const { reputation, reporter, usdt, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
-      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n);
-      const ts = await timestampOf(await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 3n, 50n));
+      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n, 1n);
+      const ts = await timestampOf(await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 3n, 50n, 1n));
       expect(await recordOf(reputation, bobId)).to.deep.equal({
         ...EMPTY_RECORD,
         callsServed: 10n,
@@ -477,7 +477,7 @@ describe("Reputation", function () {
     it("adds the amount to both agents' volume", async function () {
       const { reputation, reporter, usdt, usdg, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
-      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n);
+      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n, 1n);
       expect(await reputation.getVolume(aliceId, token)).to.equal(350n);
       expect(await reputation.getVolume(bobId, token)).to.equal(350n);
       expect(await reputation.getVolume(bobId, await usdg.getAddress())).to.equal(0n);
@@ -486,21 +486,92 @@ describe("Reputation", function () {
     it("emits CallsRecorded and one FeedbackRightGranted for the payer's owner on the provider", async function () {
       const { reputation, reporter, usdt, alice, bob, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
-      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n);
-      await expect(tx).to.emit(reputation, "CallsRecorded").withArgs(aliceId, bobId, token, 7n, 350n, false);
+      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n, 1n);
+      await expect(tx).to.emit(reputation, "CallsRecorded").withArgs(aliceId, bobId, token, 7n, 350n, 1n, false);
       expect(await eventsOf(reputation, tx, "CallsRecorded")).to.have.length(1);
-      expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([[bobId, alice.address, 350n]]);
+      expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([[bobId, alice.address, 1n, 350n]]);
       expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, 350n]);
       expect(await reputation.feedbackRights(aliceId, bob.address)).to.deep.equal([0n, 0n]);
+    });
+
+    it("records several settlements at once, granting one right per settlement that share the amount", async function () {
+      const { reputation, reporter, usdt, alice, bob, aliceId, bobId } = await loadFixture(deployWithAgents);
+      const token = await usdt.getAddress();
+      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 9n, 350n, 5n);
+      await expect(tx).to.emit(reputation, "CallsRecorded").withArgs(aliceId, bobId, token, 9n, 350n, 5n, false);
+      expect(await eventsOf(reputation, tx, "CallsRecorded")).to.have.length(1);
+      expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([[bobId, alice.address, 5n, 350n]]);
+      const ts = await timestampOf(tx);
+      expect(await recordOf(reputation, bobId)).to.deep.equal({
+        ...EMPTY_RECORD,
+        callsServed: 9n,
+        settlementsServed: 5n,
+        lastActivity: ts,
+      });
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([5n, 350n]);
+      expect(await reputation.feedbackRights(aliceId, bob.address)).to.deep.equal([0n, 0n]);
+      expect(await reputation.getVolume(bobId, token)).to.equal(350n);
+      expect(await reputation.getVolume(aliceId, token)).to.equal(350n);
+
+      // and adds up with later ones
+      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 4n, 100n, 2n);
+      const record = await reputation.getRecord(bobId);
+      expect([record.callsServed, record.settlementsServed]).to.deep.equal([13n, 7n]);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([7n, 450n]);
+    });
+
+    it("weighs each rating from those rights at the mean weight of the unused ones, the last taking the rest", async function () {
+      const { reputation, reporter, usdt, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
+      const token = await usdt.getAddress();
+      await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 3n, 350n, 3n);
+      // 350 / 3 = 116, then 234 / 2 = 117, then the last 117
+      const steps = [
+        { value: 100n, weight: 116n, rights: [2n, 234n] },
+        { value: 50n, weight: 117n, rights: [1n, 117n] },
+        { value: 0n, weight: 117n, rights: [0n, 0n] },
+      ];
+      let ratingWeight = 0n;
+      let ratingWeightedBps = 0n;
+      for (const [i, step] of steps.entries()) {
+        await expect(rate(reputation, alice, bobId, step.value, 0))
+          .to.emit(reputation, "NewFeedback")
+          .withArgs(bobId, alice.address, BigInt(i + 1), step.value, 0n, "", "", "", "", "", ethers.ZeroHash);
+        ratingWeight += step.weight;
+        ratingWeightedBps += step.weight * step.value * 100n;
+        const record = await reputation.getRecord(bobId);
+        expect([record.ratingCount, record.ratingWeight, record.ratingWeightedBps]).to.deep.equal([
+          BigInt(i + 1),
+          ratingWeight,
+          ratingWeightedBps,
+        ]);
+        expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal(step.rights);
+      }
+      expect(ratingWeight).to.equal(350n);
+      await expect(rate(reputation, alice, bobId, 100, 0))
+        .to.be.revertedWithCustomError(reputation, "ReputationNoFeedbackRight")
+        .withArgs(bobId, alice.address);
+    });
+
+    it("caps the total weight of several settlements' rights at 2^96 - 1", async function () {
+      const { reputation, reporter, usdt, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
+      const token = await usdt.getAddress();
+      const huge = 2n ** 160n;
+      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 4n, huge, 4n);
+      expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
+        [bobId, alice.address, 4n, MAX_WEIGHT],
+      ]);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([4n, MAX_WEIGHT]);
+      await rate(reputation, alice, bobId, 100, 0);
+      expect((await reputation.getRecord(bobId)).ratingWeight).to.equal(MAX_WEIGHT / 4n);
     });
 
     it("caps the right's weight at 2^96 - 1", async function () {
       const { reputation, reporter, usdt, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
       const huge = 2n ** 160n;
-      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 1n, huge);
+      const tx = await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 1n, huge, 1n);
       expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
-        [bobId, alice.address, MAX_WEIGHT],
+        [bobId, alice.address, 1n, MAX_WEIGHT],
       ]);
       expect(await reputation.getVolume(bobId, token)).to.equal(huge);
     });
@@ -508,9 +579,9 @@ describe("Reputation", function () {
     it("emits CallsRecorded with selfDealing = true and changes nothing when both agents share an owner", async function () {
       const { reputation, reporter, usdt, alice, aliceId, alice2Id } = await loadFixture(withSecondAliceAgent);
       const token = await usdt.getAddress();
-      await expect(reputation.connect(reporter).recordCalls(aliceId, alice2Id, token, 7n, 350n))
+      await expect(reputation.connect(reporter).recordCalls(aliceId, alice2Id, token, 7n, 350n, 1n))
         .to.emit(reputation, "CallsRecorded")
-        .withArgs(aliceId, alice2Id, token, 7n, 350n, true)
+        .withArgs(aliceId, alice2Id, token, 7n, 350n, 1n, true)
         .and.not.to.emit(reputation, "FeedbackRightGranted");
       expect(await recordOf(reputation, aliceId)).to.deep.equal(EMPTY_RECORD);
       expect(await recordOf(reputation, alice2Id)).to.deep.equal(EMPTY_RECORD);
@@ -519,14 +590,17 @@ describe("Reputation", function () {
       expect(await reputation.feedbackRights(alice2Id, alice.address)).to.deep.equal([0n, 0n]);
     });
 
-    it("reverts when the number of calls or the amount is zero", async function () {
+    it("reverts when the number of calls, the amount or the number of settlements is zero", async function () {
       const { reputation, reporter, usdt, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
       await expect(
-        reputation.connect(reporter).recordCalls(aliceId, bobId, token, 0n, 350n),
+        reputation.connect(reporter).recordCalls(aliceId, bobId, token, 0n, 350n, 1n),
       ).to.be.revertedWithCustomError(reputation, "ReputationZeroAmount");
       await expect(
-        reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 0n),
+        reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 0n, 1n),
+      ).to.be.revertedWithCustomError(reputation, "ReputationZeroAmount");
+      await expect(
+        reputation.connect(reporter).recordCalls(aliceId, bobId, token, 7n, 350n, 0n),
       ).to.be.revertedWithCustomError(reputation, "ReputationZeroAmount");
     });
 
@@ -534,7 +608,7 @@ describe("Reputation", function () {
       const { reputation, stranger, admin, usdt, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
       for (const caller of [stranger, admin]) {
-        await expect(reputation.connect(caller).recordCalls(aliceId, bobId, token, 1n, 1n))
+        await expect(reputation.connect(caller).recordCalls(aliceId, bobId, token, 1n, 1n, 1n))
           .to.be.revertedWithCustomError(reputation, "AccessControlUnauthorizedAccount")
           .withArgs(caller.address, REPORTER_ROLE);
       }
@@ -542,7 +616,7 @@ describe("Reputation", function () {
 
     it("reverts when payer and provider are the same agent", async function () {
       const { reputation, reporter, usdt, bobId } = await loadFixture(deployWithAgents);
-      await expect(reputation.connect(reporter).recordCalls(bobId, bobId, await usdt.getAddress(), 1n, 1n))
+      await expect(reputation.connect(reporter).recordCalls(bobId, bobId, await usdt.getAddress(), 1n, 1n, 1n))
         .to.be.revertedWithCustomError(reputation, "ReputationSameAgent")
         .withArgs(bobId);
     });
@@ -550,10 +624,10 @@ describe("Reputation", function () {
     it("reverts when the payer or the provider does not exist", async function () {
       const { reputation, reporter, usdt, aliceId, bobId } = await loadFixture(deployWithAgents);
       const token = await usdt.getAddress();
-      await expect(reputation.connect(reporter).recordCalls(42n, bobId, token, 1n, 1n))
+      await expect(reputation.connect(reporter).recordCalls(42n, bobId, token, 1n, 1n, 1n))
         .to.be.revertedWithCustomError(reputation, "ReputationUnknownAgent")
         .withArgs(42n);
-      await expect(reputation.connect(reporter).recordCalls(aliceId, 42n, token, 1n, 1n))
+      await expect(reputation.connect(reporter).recordCalls(aliceId, 42n, token, 1n, 1n, 1n))
         .to.be.revertedWithCustomError(reputation, "ReputationUnknownAgent")
         .withArgs(42n);
     });
@@ -1539,7 +1613,7 @@ describe("Reputation", function () {
         const { reputation, reporter, usdt, aliceId, bobId } = await loadFixture(deployWithAgents);
         const token = await usdt.getAddress();
         await reputation.connect(reporter).recordTask(aliceId, bobId, Outcome.Refunded, token, 10n);
-        await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 1_000n, 1_000n);
+        await reputation.connect(reporter).recordCalls(aliceId, bobId, token, 1_000n, 1_000n, 1n);
         await reputation.connect(reporter).recordVote(bobId, true);
         await reputation.connect(reporter).recordVote(bobId, false);
         expect(await reputation.score(bobId)).to.equal(2_500n);
@@ -1578,9 +1652,9 @@ describe("Reputation", function () {
       await expect(reputation.connect(reporter).recordTask(aliceId, bobId, Outcome.Completed, token, 100n))
         .to.emit(reputation, "TaskRecorded")
         .withArgs(aliceId, bobId, Outcome.Completed, token, 100n, false);
-      await expect(reputation.connect(reporter).recordCalls(aliceId, bobId, token, 2n, 50n))
+      await expect(reputation.connect(reporter).recordCalls(aliceId, bobId, token, 2n, 50n, 1n))
         .to.emit(reputation, "CallsRecorded")
-        .withArgs(aliceId, bobId, token, 2n, 50n, false);
+        .withArgs(aliceId, bobId, token, 2n, 50n, 1n, false);
       await expect(reputation.connect(reporter).recordVote(carolId, true))
         .to.emit(reputation, "VoteRecorded")
         .withArgs(carolId, true);
@@ -1627,12 +1701,54 @@ describe("Reputation", function () {
     it("saturates callsServed at 2^64 - 1 instead of truncating or reverting", async function () {
       const { reputation, reporter, aliceId, bobId } = await loadFixture(deployWithAgents);
       const MAX_U64 = 2n ** 64n - 1n;
-      await reputation.connect(reporter).recordCalls(aliceId, bobId, ethers.ZeroAddress, MAX_U64 - 1n, 1n);
-      await expect(reputation.connect(reporter).recordCalls(aliceId, bobId, ethers.ZeroAddress, 2n ** 64n + 5n, 1n))
+      await reputation.connect(reporter).recordCalls(aliceId, bobId, ethers.ZeroAddress, MAX_U64 - 1n, 1n, 1n);
+      await expect(reputation.connect(reporter).recordCalls(aliceId, bobId, ethers.ZeroAddress, 2n ** 64n + 5n, 1n, 1n))
         .to.emit(reputation, "CallsRecorded")
-        .withArgs(aliceId, bobId, ethers.ZeroAddress, 2n ** 64n + 5n, 1n, false);
+        .withArgs(aliceId, bobId, ethers.ZeroAddress, 2n ** 64n + 5n, 1n, 1n, false);
       expect((await reputation.getRecord(bobId)).callsServed).to.equal(MAX_U64);
       expect((await reputation.getRecord(bobId)).settlementsServed).to.equal(2n);
+    });
+
+    it("saturates settlementsServed at 2^32 - 1 instead of truncating or reverting", async function () {
+      const { reputation, reporter, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
+      const MAX_U32 = 2n ** 32n - 1n;
+      const rep = reputation.connect(reporter);
+      await rep.recordCalls(aliceId, bobId, ethers.ZeroAddress, 1n, 1n, MAX_U32 - 1n);
+      expect((await reputation.getRecord(bobId)).settlementsServed).to.equal(MAX_U32 - 1n);
+      await expect(rep.recordCalls(aliceId, bobId, ethers.ZeroAddress, 1n, 1n, 2n ** 32n + 5n))
+        .to.emit(reputation, "CallsRecorded")
+        .withArgs(aliceId, bobId, ethers.ZeroAddress, 1n, 1n, 2n ** 32n + 5n, false);
+      expect((await reputation.getRecord(bobId)).settlementsServed).to.equal(MAX_U32);
+      // the rights (64 bits) take the full count
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([MAX_U32 - 1n + 2n ** 32n + 5n, 2n]);
+      // and it stays saturated, even at the largest count
+      await rep.recordCalls(aliceId, bobId, ethers.ZeroAddress, 1n, 1n, 1n);
+      await rep.recordCalls(aliceId, bobId, ethers.ZeroAddress, 1n, 1n, ethers.MaxUint256);
+      const record = await reputation.getRecord(bobId);
+      expect([record.callsServed, record.settlementsServed]).to.deep.equal([4n, MAX_U32]);
+    });
+
+    it("saturates a rater's rights at 2^64 - 1 instead of truncating or reverting", async function () {
+      const { reputation, reporter, usdt, alice, aliceId, bobId } = await loadFixture(deployWithAgents);
+      const MAX_U64 = 2n ** 64n - 1n;
+      const token = await usdt.getAddress();
+      const rep = reputation.connect(reporter);
+      await rep.recordCalls(aliceId, bobId, token, 1n, 300n, MAX_U64 - 1n);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([MAX_U64 - 1n, 300n]);
+      const tx = await rep.recordCalls(aliceId, bobId, token, 1n, 200n, 2n ** 64n + 5n);
+      expect(await eventsOf(reputation, tx, "FeedbackRightGranted")).to.deep.equal([
+        [bobId, alice.address, 2n ** 64n + 5n, 200n],
+      ]);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([MAX_U64, 500n]);
+      // a task's right adds its weight but no count past the cap
+      await rep.recordTask(aliceId, bobId, Outcome.Completed, token, 100n);
+      await rep.recordCalls(aliceId, bobId, token, 1n, 100n, ethers.MaxUint256);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([MAX_U64, 700n]);
+      expect((await reputation.getRecord(bobId)).settlementsServed).to.equal(2n ** 32n - 1n);
+      // a rating still consumes one right, of the mean weight (rounded down to 0 here)
+      await rate(reputation, alice, bobId, 100, 0);
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([MAX_U64 - 1n, 700n]);
+      expect((await reputation.getRecord(bobId)).ratingWeight).to.equal(0n);
     });
   });
 });

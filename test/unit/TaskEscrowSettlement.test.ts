@@ -389,8 +389,8 @@ describe("TaskEscrow settlement", function () {
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
         .withArgs(f.aliceId, f.bobId, Outcome.Completed, usdtAddr, PRICE, false);
-      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, PRICE);
-      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.aliceId, f.bob.address, PRICE);
+      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, 1n, PRICE);
+      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.aliceId, f.bob.address, 1n, PRICE);
       expect(await f.reputation.feedbackRights(f.bobId, f.alice.address)).to.deep.equal([1n, PRICE]);
       expect(await f.reputation.feedbackRights(f.aliceId, f.bob.address)).to.deep.equal([1n, PRICE]);
       expect(await countersOf(f, f.bobId)).to.deep.equal({ ...NO_COUNTERS, tasksCompleted: 1n });

@@ -122,7 +122,7 @@ async function populate(registry: AgentRegistry, reputation: Reputation, token: 
 
   // Records: #1 hires #2 (completed), #1 pays #2 for calls, #3 wins a dispute against #2.
   await reputation.connect(reporter).recordTask(1n, 2n, Outcome.Completed, token, usd(100));
-  await reputation.connect(reporter).recordCalls(1n, 2n, token, 10n, usd(5));
+  await reputation.connect(reporter).recordCalls(1n, 2n, token, 10n, usd(5), 1n);
   await reputation.connect(reporter).recordTask(3n, 2n, Outcome.DisputeClientWon, token, usd(40));
   await reputation.connect(reporter).recordVote(3n, true);
 
