@@ -210,7 +210,7 @@ interface IPayPerUse {
 
     /// @notice The token is not an allow-listed payment token.
     error PayPerUseTokenNotAllowed(address token);
-    /// @notice An amount (or number of units) was zero or does not fit.
+    /// @notice An amount (or number of units) was zero or does not fit (units: 64 bits, amounts: 96).
     error PayPerUseBadAmount(uint256 amount);
     /// @notice The service is inactive, is not pay-per-use, or its agent is paused (a service that
     ///         does not exist is refused by the registry: `AgentRegistryUnknownService`).

@@ -492,12 +492,12 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 units,
         bytes32 requestRef
     ) private view returns (Payment memory p) {
-        if (units == 0 || units > type(uint96).max) revert PayPerUseBadAmount(units);
+        if (units == 0 || units > type(uint64).max) revert PayPerUseBadAmount(units);
         (uint256 providerId, address token, uint256 unitPrice, address payTo, bool available) = _getStorage()
             .registry
             .getServiceTerms(serviceId);
         if (!available) revert PayPerUseServiceUnavailable(serviceId);
-        uint256 total = units * unitPrice; // < 2^176: cannot overflow
+        uint256 total = units * unitPrice; // < 2^144: cannot overflow
         if (total > type(uint96).max) revert PayPerUseBadAmount(total);
         p = Payment(payerId, payer, serviceId, units, requestRef, providerId, token, total, payTo, _tokenIndex(token));
     }
@@ -537,7 +537,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
     function _accrueReputation(Payment memory p) private {
         Pending storage q = _getStorage().pending[p.payerId][p.providerId][p.token];
         Pending memory m = q;
-        // total < 2^96 and units < 2^96 (checked in _quote).
+        // total < 2^96 and units < 2^64 (checked in _quote), so an empty record never flushes.
         if (
             uint256(m.amount) + p.total > type(uint96).max ||
             uint256(m.calls) + p.units > type(uint64).max ||

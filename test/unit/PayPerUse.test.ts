@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { ContractTransactionResponse } from "ethers";
 import {
   ERC1967Proxy__factory,
   MockBlacklistToken__factory,
@@ -42,6 +43,7 @@ const MAX_CLOSE_GRACE = 30n * DAY;
 const MAX_SESSION_DURATION = 365n * DAY;
 const MAX_BATCH = 256n;
 const UINT96_MAX = 2n ** 96n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
 const UNKNOWN = 99n;
 const QUOTED_TASK = 1;
 const PAY_PER_USE = 0;
@@ -179,6 +181,46 @@ async function tokenInfo(ppu: PayPerUse, token: string) {
 async function receiptOf(ppu: PayPerUse, receiptId: bigint) {
   const r = await ppu.getReceipt(receiptId);
   return { payerId: r.payerId, providerId: r.providerId, refundable: r.refundable, token: r.token };
+}
+
+/** pendingReputation of a pair as a plain object. */
+async function pendingOf(ppu: PayPerUse, payerId: bigint, providerId: bigint, token: string) {
+  const [calls, amount, receipts] = await ppu.pendingReputation(payerId, providerId, token);
+  return { calls, amount, receipts };
+}
+
+/** The stored Pending slot of a pair (mapping at STORAGE_LOCATION + 10): amount, calls, receipts. */
+async function pendingSlot(ppu: PayPerUse, payerId: bigint, providerId: bigint, token: string) {
+  const outer = ethers.keccak256(coder.encode(["uint256", "uint256"], [payerId, STORAGE_LOCATION + 10n]));
+  const middle = ethers.keccak256(coder.encode(["uint256", "bytes32"], [providerId, outer]));
+  const slot = ethers.keccak256(coder.encode(["address", "bytes32"], [token, middle]));
+  const word = BigInt(await ethers.provider.getStorage(await ppu.getAddress(), slot));
+  return {
+    amount: word & UINT96_MAX,
+    calls: (word >> 96n) & UINT64_MAX,
+    receipts: (word >> 160n) & 0xffffffffn,
+    rest: word >> 192n,
+  };
+}
+
+/** The names of the events PayPerUse and Reputation emitted in `tx`, in log order. */
+async function ppuAndReputationEvents(f: PayPerUseFixture, tx: Promise<ContractTransactionResponse>) {
+  const receipt = (await (await tx).wait())!;
+  const ppuAddr = (await f.payPerUse.getAddress()).toLowerCase();
+  const repAddr = (await f.reputation.getAddress()).toLowerCase();
+  const names: string[] = [];
+  for (const log of receipt.logs) {
+    const address = log.address.toLowerCase();
+    if (address === ppuAddr) names.push(f.payPerUse.interface.parseLog(log)!.name);
+    if (address === repAddr) names.push(f.reputation.interface.parseLog(log)!.name);
+  }
+  return names;
+}
+
+/** The timestamp of the block that mined `tx`. */
+async function minedAt(tx: Promise<ContractTransactionResponse>) {
+  const receipt = (await (await tx).wait())!;
+  return BigInt((await ethers.provider.getBlock(receipt.blockNumber))!.timestamp);
 }
 
 /** Alice pays `units` of bob's service #1 directly (max = exact total). */
@@ -669,25 +711,51 @@ describe("PayPerUse (charges)", function () {
       expect(await f.payPerUse.receiptCount()).to.equal(1n);
     });
 
-    it("records the calls in Reputation and grants the payer's owner one right per receipt", async function () {
+    it("counts the calls as pending (no Reputation call); syncReputation records them, one right per receipt", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(aliceCharges(f))
-        .to.emit(f.reputation, "CallsRecorded")
-        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 4n, usd(1), false);
+      const first = aliceCharges(f);
+      await expect(first).not.to.emit(f.reputation, "CallsRecorded");
+      await expect(first).not.to.emit(f.reputation, "FeedbackRightGranted");
+      await expect(first).not.to.emit(f.payPerUse, "ReputationSynced");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 4n,
+        amount: usd(1),
+        receipts: 1n,
+      });
       let record = await f.reputation.getRecord(f.bobId);
-      expect(record.callsServed).to.equal(4n);
-      expect(record.settlementsServed).to.equal(1n);
-      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd(1));
-      expect(await f.reputation.getVolume(f.aliceId, f.usdtAddr)).to.equal(usd(1));
-      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
+      expect(record.callsServed).to.equal(0n);
+      expect(record.settlementsServed).to.equal(0n);
+      expect(record.lastActivity).to.equal(0n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(0n);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([0n, 0n]);
 
-      await aliceCharges(f, 3n);
+      const second = aliceCharges(f, 3n);
+      await expect(second).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 7n,
+        amount: usd("1.75"),
+        receipts: 2n,
+      });
+
+      const sync = f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 7n, usd("1.75"), 2n, false);
+      const syncedAt = await minedAt(sync);
       record = await f.reputation.getRecord(f.bobId);
       expect(record.callsServed).to.equal(7n);
       expect(record.settlementsServed).to.equal(2n);
+      expect(record.lastActivity).to.equal(syncedAt);
+      expect((await f.reputation.getRecord(f.aliceId)).lastActivity).to.equal(syncedAt);
       expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd("1.75"));
+      expect(await f.reputation.getVolume(f.aliceId, f.usdtAddr)).to.equal(usd("1.75"));
       expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd("1.75")]);
       expect([...(await f.reputation.feedbackRights(f.aliceId, f.bob.address))]).to.deep.equal([0n, 0n]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 0n,
+        amount: 0n,
+        receipts: 0n,
+      });
     });
 
     it("pays the provider's agent wallet, read at payment time, and accepts payment from the payer's wallet", async function () {
@@ -701,7 +769,11 @@ describe("PayPerUse (charges)", function () {
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), REQUEST, f.aliceWallet);
-      // The right goes to the payer agent's owner, not to the wallet that paid.
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
+      // Once synced, the right goes to the payer agent's owner, not to the wallet that paid.
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.alice.address, 1n, usd(1));
       expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
       expect([...(await f.reputation.feedbackRights(f.bobId, f.aliceWallet.address))]).to.deep.equal([0n, 0n]);
       // Bob clears his wallet: the next payment goes to the owner.
@@ -762,7 +834,11 @@ describe("PayPerUse (charges)", function () {
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), REQUEST, f.operator);
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
       expect(await f.registry.availableToSpend(f.aliceId, f.operator.address, f.usdtAddr)).to.equal(usd(5));
+      await expect(f.payPerUse.connect(f.operator).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.alice.address, 1n, usd(1));
       expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
       expect([...(await f.reputation.feedbackRights(f.bobId, f.operator.address))]).to.deep.equal([0n, 0n]);
     });
@@ -808,20 +884,22 @@ describe("PayPerUse (charges)", function () {
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob], [-usd("1.2"), usd("1.188")]);
     });
 
-    it("reverts with PayPerUseBadAmount for zero units, units or a total above uint96", async function () {
+    it("reverts with PayPerUseBadAmount for zero units, units above uint64 or a total above uint96", async function () {
       const f = await loadFixture(baseFixture);
       await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 0n, usd(1), REQUEST))
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
         .withArgs(0n);
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, UINT96_MAX + 1n, ethers.MaxUint256, REQUEST),
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, UINT64_MAX + 1n, ethers.MaxUint256, REQUEST),
       )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
-        .withArgs(UINT96_MAX + 1n);
-      const units = UINT96_MAX / UNIT_PRICE + 1n;
+        .withArgs(UINT64_MAX + 1n);
+      const price = 2n ** 80n - 1n; // the catalog's largest unit price
+      await bobPrices(f, price, true);
+      const units = UINT96_MAX / price + 1n;
       await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, ethers.MaxUint256, REQUEST))
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
-        .withArgs(units * UNIT_PRICE);
+        .withArgs(units * price);
     });
 
     it("reverts with PayPerUseServiceUnavailable for an inactive service, and works again once reactivated", async function () {
@@ -889,10 +967,20 @@ describe("PayPerUse (charges)", function () {
       const tx = f.payPerUse.connect(f.bob).charge(bob2Id, f.bobService, 4n, usd(1), REQUEST);
       // Bob pays himself, less the fee.
       await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.payPerUse], [-usd("0.01"), usd("0.01")]);
-      await expect(tx).to.emit(f.reputation, "CallsRecorded").withArgs(bob2Id, f.bobId, f.usdtAddr, 4n, usd(1), true);
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, bob2Id, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), REQUEST, f.bob.address);
+      expect(await pendingOf(f.payPerUse, bob2Id, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 4n,
+        amount: usd(1),
+        receipts: 1n,
+      });
+      const sync = f.payPerUse.connect(f.stranger).syncReputation(bob2Id, f.bobId, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(bob2Id, f.bobId, f.usdtAddr, 4n, usd(1), 1n, true);
+      await expect(sync).not.to.emit(f.reputation, "FeedbackRightGranted");
       expect([...(await f.reputation.feedbackRights(f.bobId, f.bob.address))]).to.deep.equal([0n, 0n]);
       const record = await f.reputation.getRecord(f.bobId);
       expect(record.callsServed).to.equal(0n);
@@ -941,6 +1029,7 @@ describe("PayPerUse (charges)", function () {
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), REQUEST, f.alice.address);
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
       expect(await f.payPerUse.nonceUsed(f.alice.address, 7n)).to.equal(true);
       expect(await receiptOf(f.payPerUse, 1n)).to.deep.equal({
         payerId: f.aliceId,
@@ -948,6 +1037,12 @@ describe("PayPerUse (charges)", function () {
         refundable: usd(1),
         token: f.usdtAddr,
       });
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 4n,
+        amount: usd(1),
+        receipts: 1n,
+      });
+      await f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
       expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
     });
 
@@ -1205,6 +1300,11 @@ describe("PayPerUse (charges)", function () {
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.walletId, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), REQUEST, f.walletAddr);
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
+      // The contract wallet owns agent #5: it receives the right once synced.
+      await expect(f.payPerUse.connect(f.bob).syncReputation(f.walletId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.walletAddr, 1n, usd(1));
       expect([...(await f.reputation.feedbackRights(f.bobId, f.walletAddr))]).to.deep.equal([1n, usd(1)]);
     });
 
@@ -1340,7 +1440,17 @@ describe("PayPerUse (charges)", function () {
         refundable: usd("0.75"),
         token: f.usdtAddr,
       });
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
       expect(await f.payPerUse.nonceUsed(f.alice.address, 3n)).to.equal(true);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 3n,
+        amount: usd("0.75"),
+        receipts: 1n,
+      });
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(0n);
+      await expect(f.payPerUse.connect(f.bob).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 3n, usd("0.75"), 1n, false);
       const record = await f.reputation.getRecord(f.bobId);
       expect(record.callsServed).to.equal(3n);
       expect(record.settlementsServed).to.equal(1n);
@@ -1653,6 +1763,413 @@ describe("PayPerUse (charges)", function () {
       await expect(tx).to.emit(f.payPerUse, "PaymentCredited").withArgs(f.blkAddr, f.alice.address, usd("0.5"));
       await expect(tx).to.changeTokenBalances(f.blk, [f.bob, f.alice, f.payPerUse], [-usd("0.5"), 0n, usd("0.5")]);
       expect(await f.payPerUse.creditOf(f.blkAddr, f.alice.address)).to.equal(usd("0.5"));
+    });
+  });
+
+  // ------------------------------------------------------------------ syncReputation
+
+  describe("syncReputation / pendingReputation", function () {
+    const ZERO = { calls: 0n, amount: 0n, receipts: 0n };
+
+    it("accumulates charges, signed charges and up-to payments of a pair: exact calls, amount and receipts", async function () {
+      const f = await loadFixture(baseFixture);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(ZERO);
+      const charged = aliceCharges(f);
+      await expect(charged).not.to.emit(f.payPerUse, "ReputationSynced");
+      await expect(charged).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 4n,
+        amount: usd(1),
+        receipts: 1n,
+      });
+
+      const auth = await chargeAuth(f, { units: 2n, nonce: 1n });
+      const signed = f.payPerUse
+        .connect(f.bob)
+        .submitCharge(auth, await signCharge(f.payPerUse, f.alice, auth), FUNDING.Allowance, "0x");
+      await expect(signed).not.to.emit(f.payPerUse, "ReputationSynced");
+      await expect(signed).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 6n,
+        amount: usd("1.5"),
+        receipts: 2n,
+      });
+
+      const upTo = await upToAuth(f, { nonce: 2n });
+      const settled = f.payPerUse
+        .connect(f.bob)
+        .settleUpTo(upTo, await signUpTo(f.payPerUse, f.alice, upTo), 3n, FUNDING.Allowance, "0x");
+      await expect(settled).not.to.emit(f.payPerUse, "ReputationSynced");
+      await expect(settled).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 9n,
+        amount: usd("2.25"),
+        receipts: 3n,
+      });
+      // One slot, at the end of PayPerUseStorage: amount, then calls, then receipts.
+      expect(await pendingSlot(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        amount: usd("2.25"),
+        calls: 9n,
+        receipts: 3n,
+        rest: 0n,
+      });
+
+      // Nothing reached Reputation, and the reverse pair has nothing pending.
+      const record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(0n);
+      expect(record.settlementsServed).to.equal(0n);
+      expect(record.lastActivity).to.equal(0n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(0n);
+      expect(await f.reputation.getVolume(f.aliceId, f.usdtAddr)).to.equal(0n);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([0n, 0n]);
+      expect(await pendingOf(f.payPerUse, f.bobId, f.aliceId, f.usdtAddr)).to.deep.equal(ZERO);
+    });
+
+    it("lets a stranger sync: calls, volume and settlements recorded, one right per receipt with the summed weight, pair cleared", async function () {
+      const f = await loadFixture(baseFixture);
+      await aliceCharges(f); // 4 units, 1 USDT
+      await aliceCharges(f, 2n); // 0.5 USDT
+      const upTo = await upToAuth(f, { nonce: 2n });
+      await f.payPerUse
+        .connect(f.bob)
+        .settleUpTo(upTo, await signUpTo(f.payPerUse, f.alice, upTo), 3n, FUNDING.Allowance, "0x"); // 0.75 USDT
+
+      const sync = f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 9n, usd("2.25"), 3n);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 9n, usd("2.25"), 3n, false);
+      await expect(sync)
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.alice.address, 3n, usd("2.25"));
+      expect(await ppuAndReputationEvents(f, sync)).to.deep.equal([
+        "ReputationSynced",
+        "CallsRecorded",
+        "FeedbackRightGranted",
+      ]);
+      await expect(sync).to.changeTokenBalances(f.usdt, [f.payPerUse, f.alice, f.bob, f.stranger], [0n, 0n, 0n, 0n]);
+      const syncedAt = await minedAt(sync);
+
+      const record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(9n);
+      expect(record.settlementsServed).to.equal(3n);
+      expect(record.lastActivity).to.equal(syncedAt);
+      expect((await f.reputation.getRecord(f.aliceId)).lastActivity).to.equal(syncedAt);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd("2.25"));
+      expect(await f.reputation.getVolume(f.aliceId, f.usdtAddr)).to.equal(usd("2.25"));
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([3n, usd("2.25")]);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.stranger.address))]).to.deep.equal([0n, 0n]);
+      expect([...(await f.reputation.feedbackRights(f.aliceId, f.bob.address))]).to.deep.equal([0n, 0n]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(ZERO);
+      expect(await pendingSlot(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        amount: 0n,
+        calls: 0n,
+        receipts: 0n,
+        rest: 0n,
+      });
+    });
+
+    it("reverts with PayPerUseNothingToSync when nothing is pending; a new charge opens a new record", async function () {
+      const f = await loadFixture(baseFixture);
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr);
+      await aliceCharges(f);
+      await f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr);
+      // The reverse pair, another token, another provider, unknown agents, the zero token.
+      const empty: [bigint, bigint, string][] = [
+        [f.bobId, f.aliceId, f.usdtAddr],
+        [f.aliceId, f.bobId, f.usdgAddr],
+        [f.aliceId, f.carolId, f.usdtAddr],
+        [UNKNOWN, UNKNOWN + 1n, f.usdtAddr],
+        [f.aliceId, f.bobId, ethers.ZeroAddress],
+      ];
+      for (const [payerId, providerId, token] of empty) {
+        await expect(f.payPerUse.connect(f.alice).syncReputation(payerId, providerId, token))
+          .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+          .withArgs(payerId, providerId, token);
+      }
+
+      await aliceCharges(f, 1n);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 1n,
+        amount: UNIT_PRICE,
+        receipts: 1n,
+      });
+      await expect(f.payPerUse.connect(f.bob).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 1n, UNIT_PRICE, 1n);
+      const record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(5n);
+      expect(record.settlementsServed).to.equal(2n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd("1.25"));
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd("1.25")]);
+    });
+
+    it("keeps pairs and tokens independent", async function () {
+      const f = await loadFixture(baseFixture);
+      // Bob's service #3, in USDG at 2 per unit.
+      await f.registry
+        .connect(f.bob)
+        .listService(f.bobId, ethers.id("search:usdg"), PAY_PER_USE, f.usdgAddr, usd(2), "https://bob.example/usdg");
+      const bobUsdgService = 3n;
+      await aliceCharges(f); // alice -> bob, USDT: 4 units, 1
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, bobUsdgService, 1n, usd(2), REQUEST); // alice -> bob, USDG
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 3n, usd(3), REQUEST); // alice -> carol
+      await f.payPerUse.connect(f.dave).charge(f.daveId, f.bobService, 2n, usd("0.5"), REQUEST); // dave -> bob
+      await f.payPerUse.connect(f.bob).charge(f.bobId, f.carolService, 5n, usd(5), REQUEST); // bob -> carol
+      const pairs = async () => ({
+        aliceBobUsdt: await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr),
+        aliceBobUsdg: await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdgAddr),
+        aliceCarolUsdg: await pendingOf(f.payPerUse, f.aliceId, f.carolId, f.usdgAddr),
+        daveBobUsdt: await pendingOf(f.payPerUse, f.daveId, f.bobId, f.usdtAddr),
+        bobCarolUsdg: await pendingOf(f.payPerUse, f.bobId, f.carolId, f.usdgAddr),
+        bobAliceUsdt: await pendingOf(f.payPerUse, f.bobId, f.aliceId, f.usdtAddr),
+      });
+      const expected = {
+        aliceBobUsdt: { calls: 4n, amount: usd(1), receipts: 1n },
+        aliceBobUsdg: { calls: 1n, amount: usd(2), receipts: 1n },
+        aliceCarolUsdg: { calls: 3n, amount: usd(3), receipts: 1n },
+        daveBobUsdt: { calls: 2n, amount: usd("0.5"), receipts: 1n },
+        bobCarolUsdg: { calls: 5n, amount: usd(5), receipts: 1n },
+        bobAliceUsdt: ZERO,
+      };
+      expect(await pairs()).to.deep.equal(expected);
+
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 4n, usd(1), 1n, false);
+      expect(await pairs()).to.deep.equal({ ...expected, aliceBobUsdt: ZERO });
+      let record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(4n);
+      expect(record.settlementsServed).to.equal(1n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd(1));
+      expect(await f.reputation.getVolume(f.bobId, f.usdgAddr)).to.equal(0n);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.dave.address))]).to.deep.equal([0n, 0n]);
+      expect((await f.reputation.getRecord(f.carolId)).callsServed).to.equal(0n);
+
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdgAddr))
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdgAddr, 1n, usd(2), 1n);
+      expect(await pairs()).to.deep.equal({ ...expected, aliceBobUsdt: ZERO, aliceBobUsdg: ZERO });
+      record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(5n);
+      expect(record.settlementsServed).to.equal(2n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd(1));
+      expect(await f.reputation.getVolume(f.bobId, f.usdgAddr)).to.equal(usd(2));
+      expect(await f.reputation.getVolume(f.aliceId, f.usdgAddr)).to.equal(usd(2));
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd(3)]);
+
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.daveId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.dave.address, 1n, usd("0.5"));
+      expect(await pairs()).to.deep.equal({
+        ...expected,
+        aliceBobUsdt: ZERO,
+        aliceBobUsdg: ZERO,
+        daveBobUsdt: ZERO,
+      });
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.dave.address))]).to.deep.equal([1n, usd("0.5")]);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd(3)]);
+      expect((await f.reputation.getRecord(f.carolId)).callsServed).to.equal(0n);
+    });
+
+    it("syncs a pair of agents of the same owner as self-dealing: no right, no record", async function () {
+      const f = await loadFixture(baseFixture);
+      await f.registry.connect(f.alice).getFunction("register(string)")("ipfs://alice-2");
+      const alice2Id = 5n;
+      await f.registry
+        .connect(f.alice)
+        .listService(alice2Id, CAPABILITY, PAY_PER_USE, f.usdtAddr, UNIT_PRICE, "https://alice.example/api");
+      const service = await f.registry.serviceCount();
+      const charged = f.payPerUse.connect(f.alice).charge(f.aliceId, service, 4n, usd(1), REQUEST);
+      // Alice pays herself, less the fee.
+      await expect(charged).to.changeTokenBalances(f.usdt, [f.alice, f.payPerUse], [-usd("0.01"), usd("0.01")]);
+      await expect(charged).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, alice2Id, f.usdtAddr)).to.deep.equal({
+        calls: 4n,
+        amount: usd(1),
+        receipts: 1n,
+      });
+
+      const sync = f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, alice2Id, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, alice2Id, f.usdtAddr, 4n, usd(1), 1n);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, alice2Id, f.usdtAddr, 4n, usd(1), 1n, true);
+      expect(await ppuAndReputationEvents(f, sync)).to.deep.equal(["ReputationSynced", "CallsRecorded"]);
+      const record = await f.reputation.getRecord(alice2Id);
+      expect(record.callsServed).to.equal(0n);
+      expect(record.settlementsServed).to.equal(0n);
+      expect(record.lastActivity).to.equal(0n);
+      expect((await f.reputation.getRecord(f.aliceId)).lastActivity).to.equal(0n);
+      expect(await f.reputation.getVolume(alice2Id, f.usdtAddr)).to.equal(0n);
+      expect(await f.reputation.getVolume(f.aliceId, f.usdtAddr)).to.equal(0n);
+      expect([...(await f.reputation.feedbackRights(alice2Id, f.alice.address))]).to.deep.equal([0n, 0n]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, alice2Id, f.usdtAddr)).to.deep.equal(ZERO);
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, alice2Id, f.usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+        .withArgs(f.aliceId, alice2Id, f.usdtAddr);
+    });
+
+    it("works while paused", async function () {
+      const f = await loadFixture(chargedFixture);
+      await f.payPerUse.pause();
+      await expect(aliceCharges(f)).to.be.revertedWithCustomError(f.payPerUse, "EnforcedPause");
+      const sync = f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 4n, usd(1), 1n);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 4n, usd(1), 1n, false);
+      await expect(sync).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, 1n, usd(1));
+      expect(await f.payPerUse.paused()).to.equal(true);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([1n, usd(1)]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(ZERO);
+    });
+
+    it("flushes the record in the charge that would take its amount above uint96; the new record holds only that charge", async function () {
+      const f = await loadFixture(baseFixture);
+      // (2^32 - 1) x (2^64 + 2^32 + 1) = 2^96 - 1: 2^31 then 2^31 - 1 units fill the amount exactly.
+      const price = 2n ** 64n + 2n ** 32n + 1n;
+      const [u1, u2] = [2n ** 31n, 2n ** 31n - 1n];
+      expect((u1 + u2) * price).to.equal(UINT96_MAX);
+      await bobPrices(f, price);
+      await f.usdt.mint(f.alice.address, 2n * UINT96_MAX);
+      const pay = (units: bigint) =>
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, units * price, REQUEST);
+      for (const units of [u1, u2]) {
+        const tx = pay(units);
+        await expect(tx).not.to.emit(f.payPerUse, "ReputationSynced");
+        await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
+      }
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: u1 + u2,
+        amount: UINT96_MAX,
+        receipts: 2n,
+      });
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(0n);
+
+      // One more unit would overflow: the charge records the full record first.
+      const third = pay(1n);
+      await expect(third)
+        .to.emit(f.payPerUse, "Charged")
+        .withArgs(3n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 1n, price, feeOf(price), REQUEST, f.alice.address);
+      await expect(third)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, u1 + u2, UINT96_MAX, 2n);
+      await expect(third)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, u1 + u2, UINT96_MAX, 2n, false);
+      await expect(third)
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.alice.address, 2n, UINT96_MAX);
+      expect(await ppuAndReputationEvents(f, third)).to.deep.equal([
+        "Charged",
+        "ReputationSynced",
+        "CallsRecorded",
+        "FeedbackRightGranted",
+      ]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 1n,
+        amount: price,
+        receipts: 1n,
+      });
+      let record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(u1 + u2);
+      expect(record.settlementsServed).to.equal(2n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(UINT96_MAX);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, UINT96_MAX]);
+
+      // The new record syncs on its own.
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 1n, price, 1n, false);
+      record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(u1 + u2 + 1n);
+      expect(record.settlementsServed).to.equal(3n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(UINT96_MAX + price);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([
+        3n,
+        UINT96_MAX + price,
+      ]);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(ZERO);
+    });
+
+    it("flushes the record in the charge that would take its calls above uint64", async function () {
+      const f = await loadFixture(baseFixture);
+      await bobPrices(f, 1n);
+      await f.usdt.mint(f.alice.address, 2n ** 65n);
+      // 2^63 then 2^63 - 1 units at price 1 fill the calls (and the amount) to 2^64 - 1 exactly.
+      const [u1, u2] = [2n ** 63n, 2n ** 63n - 1n];
+      const pay = (units: bigint) =>
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, units, REQUEST);
+      for (const units of [u1, u2]) {
+        const tx = pay(units);
+        await expect(tx).not.to.emit(f.payPerUse, "ReputationSynced");
+        await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
+      }
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: UINT64_MAX,
+        amount: UINT64_MAX,
+        receipts: 2n,
+      });
+
+      const third = pay(1n);
+      await expect(third)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, UINT64_MAX, UINT64_MAX, 2n);
+      await expect(third)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, UINT64_MAX, UINT64_MAX, 2n, false);
+      await expect(third)
+        .to.emit(f.reputation, "FeedbackRightGranted")
+        .withArgs(f.bobId, f.alice.address, 2n, UINT64_MAX);
+      await expect(third)
+        .to.emit(f.payPerUse, "Charged")
+        .withArgs(3n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 1n, 1n, 0n, REQUEST, f.alice.address);
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal({
+        calls: 1n,
+        amount: 1n,
+        receipts: 1n,
+      });
+      const record = await f.reputation.getRecord(f.bobId);
+      expect(record.callsServed).to.equal(UINT64_MAX);
+      expect(record.settlementsServed).to.equal(2n);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(UINT64_MAX);
+    });
+
+    it("is not changed by refunds: the sync records what was paid", async function () {
+      const f = await loadFixture(chargedFixture);
+      await aliceCharges(f, 2n); // receipt #2: 0.5 USDT
+      const paid = { calls: 6n, amount: usd("1.5"), receipts: 2n };
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(paid);
+      const partial = f.payPerUse.connect(f.bob).refund(1n, usd("0.4"));
+      await expect(partial).to.emit(f.payPerUse, "ChargeRefunded").withArgs(1n, usd("0.4"), usd("0.6"));
+      await expect(partial).not.to.emit(f.payPerUse, "ReputationSynced");
+      await expect(partial).not.to.emit(f.reputation, "CallsRecorded");
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(paid);
+      await f.payPerUse.connect(f.bob).refund(2n, usd("0.5"));
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(paid);
+
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 6n, usd("1.5"), 2n);
+      // A refund after the sync changes neither the pending record nor Reputation.
+      await f.payPerUse.connect(f.bob).refund(1n, usd("0.6"));
+      expect(await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr)).to.deep.equal(ZERO);
+      expect(await f.reputation.getVolume(f.bobId, f.usdtAddr)).to.equal(usd("1.5"));
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(6n);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd("1.5")]);
     });
   });
 
