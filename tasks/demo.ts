@@ -7,7 +7,15 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { limitView, serviceRows } from "./agent";
 import { type Agreement, signAgreementTerms, taskView } from "./task";
-import { type ChargeAuthorization, type Voucher, approvePayPerUse, signCharge, signFunding, signVouchers } from "./ppu";
+import {
+  type ChargeAuthorization,
+  type Voucher,
+  approvePayPerUse,
+  pendingView,
+  signCharge,
+  signFunding,
+  signVouchers,
+} from "./ppu";
 import {
   type Context,
   type TokenInfo,
@@ -272,7 +280,8 @@ function settlement(story: Story, receipt: ContractTransactionReceipt) {
 
 /**
  * USDT balances after a settlement, in one row: the parties' wallets, the treasury and the fees not
- * yet swept (of TaskEscrow, or with `payPerUse` of PayPerUse, plus the session deposits it holds).
+ * yet swept (of TaskEscrow, or with `payPerUse` of PayPerUse, plus what it holds of session deposits:
+ * each unsettled session's deposit less what its provider was paid, so its fee until it is settled).
  */
 async function balances(story: Story, parties: [string, string][], opts: { payPerUse?: boolean } = {}) {
   const { escrow, payPerUse } = story.ctx;
@@ -578,8 +587,12 @@ const payPerCall: Chapter = {
           `${usd(story, (e.total as bigint) - (e.fee as bigint))} to the translator's wallet at once, ${usd(story, e.fee)} fee.`,
       );
     }
+    const pending = await pendingView(story.ctx, researcher, translator, story.usdt);
+    story.say(`None of this is in Reputation yet, nor are the researcher's rights to rate: PayPerUse counts the`);
+    story.say(`charges per pair (payer, provider, token), which spares each one a call to Reputation. Waiting for`);
     story.say(
-      `Each charge is recorded in Reputation (words as calls) and gives the researcher's owner a right to rate.`,
+      `this pair: ${grouped(pending.receipts)} charges, ${grouped(pending.calls)} words (as calls), ` +
+        `${pending.amountText}; anyone may record them.`,
     );
     await refused(story, "The revoked hot key paying for a request", () =>
       payPerUse.connect(hotKey).charge(researcher, serviceId, 100n, MaxUint256, ZeroHash),
@@ -640,6 +653,11 @@ const facilitated: Chapter = {
       throw new Error("The payer's native balance moved: a signed charge should cost it no gas.");
     }
     story.say(`The researcher's owner sent no transaction: its native balance has not moved.`);
+    const pending = await pendingView(story.ctx, researcher, story.agents.translator, story.usdt);
+    story.say(
+      `The charge joins the pair's others waiting for Reputation: now ${grouped(pending.receipts)} charges, ` +
+        `${grouped(pending.calls)} words, ${pending.amountText}.`,
+    );
     await refused(story, "The facilitator submitting it a second time", submit);
     await balances(
       story,
@@ -682,11 +700,18 @@ const session: Chapter = {
       `(voucher n: n x ${usd(story, perCall)} for n calls): ${grouped(CALLS)} EIP-712 signatures off chain, no transaction.`,
     );
     const last = CALLS - 1;
+    const feesBefore = await payPerUse.accruedFees(story.usdt.address);
     const receipt = await confirm(payPerUse.connect(translatorWallet).redeem(vouchers[last], signatures[last]));
     const e = findEvent(payPerUse.interface, receipt, "VoucherRedeemed");
+    if ((await payPerUse.accruedFees(story.usdt.address)) !== feesBefore) {
+      throw new Error("A redemption booked a fee: a session's fee should be booked only when it is settled.");
+    }
     story.say(
       `The translator's wallet redeems only the last voucher: ${usd(story, e.amount)} for ${grouped(e.calls)} calls, ` +
-        `${usd(story, e.paid)} to it and ${usd(story, e.fee)} fee.`,
+        `${usd(story, e.paid)} to it;`,
+    );
+    story.say(
+      `the ${usd(story, e.fee)} fee stays with the session's deposit in PayPerUse until the session is settled.`,
     );
     story.say(
       `${grouped(CALLS)} vouchers redeemed in one transaction: ${grouped(receipt.gasUsed)} gas used, ` +
@@ -710,10 +735,14 @@ const session: Chapter = {
       "SessionSettled",
     );
     story.say(
-      `The grace period passes. A stranger settles the session: ${usd(story, settled.refunded)} goes back to the`,
+      `The grace period passes. A stranger settles the session: the ${usd(story, settled.fee)} fee is booked ` +
+        `for the treasury,`,
     );
-    story.say(`researcher agent's wallet (its owner), and Reputation records ${grouped(settled.calls)} calls worth`);
-    story.say(`${usd(story, settled.redeemed)} in one entry.`);
+    story.say(
+      `${usd(story, settled.refunded)} goes back to the researcher agent's wallet (its owner), and Reputation ` +
+        `records ${grouped(settled.calls)} calls`,
+    );
+    story.say(`worth ${usd(story, settled.redeemed)} in one entry.`);
     await balances(
       story,
       [
@@ -722,8 +751,26 @@ const session: Chapter = {
       ],
       { payPerUse: true },
     );
+    const waiting = await pendingView(story.ctx, researcher, translator, story.usdt);
+    story.say(
+      `The session was recorded as it settled, but the ${grouped(waiting.receipts)} charges still wait in ` +
+        `PayPerUse. The translator's`,
+    );
+    story.say(`wallet, which wants its calls on record, syncs the pair (anyone may):`);
+    const sync = () => payPerUse.connect(translatorWallet).syncReputation(researcher, translator, story.usdt.address);
+    const syncReceipt = await confirm(sync());
+    const synced = findEvent(payPerUse.interface, syncReceipt, "ReputationSynced");
+    story.say(
+      `Reputation records ${grouped(synced.calls)} words as calls worth ${usd(story, synced.amount)} from ` +
+        `${grouped(synced.receipts)} charges in one call (${grouped(syncReceipt.gasUsed)} gas),`,
+    );
+    story.say(`and the researcher's owner gets one right to rate the translator per charge.`);
+    await refused(story, "Syncing the pair again", sync);
     const record = await reputation.getRecord(translator);
     const [rights] = await reputation.feedbackRights(translator, researcherOwner.address);
+    if (rights !== (synced.receipts as bigint) + 2n) {
+      throw new Error(`The researcher's owner holds ${rights} rights to rate the translator, not one per charge + 2.`);
+    }
     printTable(
       [
         {
@@ -737,8 +784,9 @@ const session: Chapter = {
       { title: "   Reputation:" },
     );
     story.say(
-      `The researcher's owner holds ${rights} unused rights to rate the translator: one per charge and one for the session.`,
+      `The researcher's owner holds ${rights} unused rights to rate the translator: one per charge (from the sync),`,
     );
+    story.say(`one for the session and one from the task hired through a signed agreement.`);
   },
 };
 

@@ -1,5 +1,6 @@
 // ppu:* — pay-per-use (PayPerUse): charges at the catalog price, signed charges a facilitator
-// submits (x402 "exact" style), sessions paid with cumulative vouchers, refunds and the state.
+// submits (x402 "exact" style), sessions paid with cumulative vouchers, refunds, recording charges
+// in Reputation (ppu:sync) and the state.
 import * as fs from "node:fs";
 import {
   AbiCoder,
@@ -358,6 +359,32 @@ function chargedData(ctx: Context, token: TokenInfo, receipt: ContractTransactio
   };
 }
 
+/** A pair's charges not yet recorded in Reputation (PayPerUse.pendingReputation), formatted. */
+export async function pendingView(ctx: Context, payerId: bigint, providerId: bigint, token: TokenInfo) {
+  const [calls, amount, receipts] = await ctx.payPerUse.pendingReputation(payerId, providerId, token.address);
+  return { calls, amount, amountText: formatAmount(amount, token.decimals, token.symbol), receipts };
+}
+
+type Pending = Awaited<ReturnType<typeof pendingView>>;
+
+/** "3 charge(s), 1,850 unit(s), 37.00 USDT", or "none". */
+function describePending(p: Pending): string {
+  return p.receipts === 0n ? "none" : `${grouped(p.receipts)} charge(s), ${grouped(p.calls)} unit(s), ${p.amountText}`;
+}
+
+/** A charge's data with its pair's pending counters (what ppu:pay and ppu:submit-charge print). */
+async function withPending(ctx: Context, token: TokenInfo, d: ReturnType<typeof chargedData>) {
+  return { ...d, pending: await pendingView(ctx, d.payerId, d.providerId, token) };
+}
+
+/** Where a charge's calls are: waiting with the pair's others until someone syncs them. */
+function describeWaiting(d: { payerId: bigint; providerId: bigint; pending: Pending; token: string }): string {
+  return (
+    `  Not in Reputation yet: agent #${d.payerId}'s charges with agent #${d.providerId} in ${d.token} wait to be ` +
+    `recorded (now ${describePending(d.pending)}); anyone records them with ppu:sync.`
+  );
+}
+
 function describeCharge(d: ReturnType<typeof chargedData>): string {
   const to = d.credited
     ? `${d.toProviderText} credited to the provider (it could not receive; it collects with ppu:withdraw)`
@@ -372,7 +399,12 @@ type SessionStruct = Awaited<ReturnType<Context["payPerUse"]["getSession"]>>;
 
 /** What state a session is in, and what may happen next. */
 function sessionState(s: SessionStruct, now: bigint): { state: string; next: string } {
-  if (s.settled) return { state: "settled", next: "nothing: the rest went back and Reputation recorded it" };
+  if (s.settled) {
+    return {
+      state: "settled",
+      next: "nothing: the fee was booked, the rest went back and Reputation recorded it",
+    };
+  }
   if (now > s.endsAt) return { state: "ended", next: "anyone may settle it (ppu:session:withdraw)" };
   if (s.closing) {
     return {
@@ -391,6 +423,8 @@ export async function sessionView(ctx: Context, sessionId: bigint) {
   const amount = (v: bigint) => formatAmount(v, token.decimals, token.symbol);
   const { state, next } = sessionState(s, await chainNow(ctx.hre));
   const unredeemed = s.deposit - s.redeemed;
+  // The fee is taken on the cumulative redeemed amount and booked for the treasury at settlement.
+  const fee = (s.redeemed * s.feeBps) / 10_000n;
   return {
     sessionId,
     state,
@@ -407,6 +441,13 @@ export async function sessionView(ctx: Context, sessionId: bigint) {
     redeemedText: amount(s.redeemed),
     unredeemed,
     unredeemedText: amount(unredeemed),
+    /** The protocol fee on `redeemed`: booked in accruedFees only once the session is settled. */
+    fee,
+    feeText: amount(fee),
+    feeBooked: s.settled,
+    /** What the provider has received: `redeemed - fee`. */
+    toProvider: s.redeemed - fee,
+    toProviderText: amount(s.redeemed - fee),
     calls: s.calls,
     endsAt: s.endsAt,
     endsAtText: formatTimestamp(s.endsAt),
@@ -424,12 +465,18 @@ async function loadSession(ctx: Context, sessionId: bigint) {
   return { view, token, words: tokenWords(token) };
 }
 
-/** A receipt, raw and formatted, with what its Charged and ChargeRefunded events say. */
+/**
+ * A receipt, raw and formatted, with what its Charged and ChargeRefunded events say, and where its
+ * calls are: its pair's charges still waiting for Reputation, and whether a sync recorded this one.
+ */
 export async function receiptView(ctx: Context, receiptId: bigint) {
   const r = await ctx.payPerUse.getReceipt(receiptId);
   if (r.payerId === 0n) throw new PlainError(`Receipt #${receiptId} does not exist.`);
   const token = await describeToken(ctx, r.token);
   const amount = (v: bigint) => formatAmount(v, token.decimals, token.symbol);
+  const pending = await pendingView(ctx, r.payerId, r.providerId, token);
+  // Nothing pending for the pair: every charge of it, this one included, is recorded.
+  let inReputation: boolean | undefined = pending.receipts === 0n ? true : undefined;
   let charge;
   let refunds: { amount: bigint; amountText: string; tx: string }[] = [];
   try {
@@ -448,6 +495,19 @@ export async function receiptView(ctx: Context, receiptId: bigint) {
         payer: a.payer,
         tx: charged.transactionHash,
       };
+      if (inReputation === undefined) {
+        // Recorded when a later transaction synced the pair (an overflow flush inside the charge's
+        // own transaction records the charges before it, not this one).
+        const syncs = await ctx.payPerUse.queryFilter(
+          ctx.payPerUse.filters.ReputationSynced(r.payerId, r.providerId, token.address),
+          charged.blockNumber,
+        );
+        inReputation = syncs.some(
+          (e) =>
+            e.blockNumber > charged.blockNumber ||
+            (e.blockNumber === charged.blockNumber && e.transactionIndex > charged.transactionIndex),
+        );
+      }
     }
     refunds = (await ctx.payPerUse.queryFilter(ctx.payPerUse.filters.ChargeRefunded(receiptId))).map((e) => ({
       amount: e.args.amount,
@@ -467,6 +527,10 @@ export async function receiptView(ctx: Context, receiptId: bigint) {
     refundableText: amount(r.refundable),
     charge,
     refunds,
+    /** Whether this charge's calls are recorded in Reputation (undefined: unknown, no events). */
+    inReputation,
+    /** The pair's charges not yet recorded (this one among them when `inReputation` is false). */
+    pending,
   };
 }
 
@@ -505,6 +569,9 @@ async function configView(ctx: Context) {
     receipts: await ctx.payPerUse.receiptCount(),
     sessions: await ctx.payPerUse.sessionCount(),
     tokens,
+    note:
+      "Fees not swept are the fees booked so far: a charge's at once, a session's when it is settled " +
+      "(until then it is held with the session's deposit).",
   };
 }
 
@@ -539,10 +606,11 @@ withCommonParams(
     const receipt = await send(q.words, () =>
       ctx.payPerUse.charge(args.payerId, args.service, args.units, maxTotal, parseRef(args.ref)),
     );
-    const data = { ...chargedData(ctx, q.token, receipt), approved };
+    const data = { ...(await withPending(ctx, q.token, chargedData(ctx, q.token, receipt))), approved };
     return output(hre, args.json, data, (d) => {
       if (d.approved) console.log(`Approved PayPerUse to take ${d.totalText} from ${ctx.signer.address}.`);
       console.log(describeCharge(d));
+      console.log(describeWaiting(d));
     });
   }),
 );
@@ -656,7 +724,7 @@ withCommonParams(
     );
     const gasPrice = receipt.gasPrice ?? 0n;
     const data = {
-      ...chargedData(ctx, token, receipt),
+      ...(await withPending(ctx, token, chargedData(ctx, token, receipt))),
       funding: signed.funding,
       nonce: a.nonce,
       submitter: ctx.signer.address,
@@ -669,6 +737,7 @@ withCommonParams(
         `Signed by ${d.payer} (nonce ${d.nonce}, ${d.funding} funding); submitted by ${d.submitter}, ` +
           `who paid the gas: ${grouped(d.gasUsed)} gas (${d.gasCostText} in native currency).`,
       );
+      console.log(describeWaiting(d));
     });
   }),
 );
@@ -884,8 +953,9 @@ withCommonParams(
       );
       for (const s of d.sessions) {
         console.log(
-          `  Session #${s.sessionId}: ${s.paidText} to the provider, ${s.feeText} fee; now ${s.redeemedText} ` +
-            `redeemed of ${s.depositText}, ${grouped(s.calls)} calls (${s.state}).`,
+          `  Session #${s.sessionId}: ${s.paidText} to the provider, ${s.feeText} fee (booked for the treasury ` +
+            `when the session is settled); now ${s.redeemedText} redeemed of ${s.depositText}, ` +
+            `${grouped(s.calls)} calls (${s.state}).`,
         );
       }
     });
@@ -930,6 +1000,10 @@ withCommonParams(
       providerId: view.providerId,
       redeemed: e.redeemed as bigint,
       redeemedText: amount(e.redeemed),
+      fee: e.fee as bigint,
+      feeText: amount(e.fee),
+      toProvider: (e.redeemed as bigint) - (e.fee as bigint),
+      toProviderText: amount((e.redeemed as bigint) - (e.fee as bigint)),
       refunded: e.refunded as bigint,
       refundedText: amount(e.refunded),
       calls: e.calls as bigint,
@@ -938,7 +1012,8 @@ withCommonParams(
     };
     return output(hre, args.json, data, (d) => {
       console.log(
-        `Settled session #${d.sessionId}: ${d.redeemedText} was redeemed for ${grouped(d.calls)} calls; ` +
+        `Settled session #${d.sessionId}: ${d.redeemedText} was redeemed for ${grouped(d.calls)} calls ` +
+          `(${d.toProviderText} to the provider, ${d.feeText} fee now booked for the treasury); ` +
           `${d.refundedText} went back to agent #${d.payerId}'s wallet ${d.refundedTo}.`,
       );
       if (d.redeemed > 0n) {
@@ -1038,10 +1113,89 @@ withCommonParams(
   }),
 );
 
+// ------------------------------------------------------------------ ppu:sync
+
+interface SyncArgs extends CommonArgs {
+  payerId: bigint;
+  providerId: bigint;
+  token: string;
+}
+
+withCommonParams(
+  task(
+    "ppu:sync",
+    "Records a pair's pending charges in Reputation (anyone may): their calls and amount, and one right to rate " +
+      "per charge for the payer's owner",
+  )
+    .addParam("payerId", "Paying agent id", undefined, types.bigint)
+    .addParam("providerId", "Provider agent id", undefined, types.bigint)
+    .addOptionalParam("token", "Token of the charges: USDT, USDG or an address", "USDT", types.string),
+).setAction(
+  withPlainErrors(async (args: SyncArgs, hre) => {
+    const ctx = await getContext(hre, args.from);
+    const token = await resolveToken(ctx, args.token);
+    const receipt = await send(tokenWords(token), () =>
+      ctx.payPerUse.syncReputation(args.payerId, args.providerId, token.address),
+    );
+    const e = findEvent(ctx.payPerUse.interface, receipt, "ReputationSynced");
+    let selfDealing = false;
+    let rater: string | undefined;
+    for (const log of receipt.logs) {
+      if (getAddress(log.address) !== getAddress(ctx.addresses.reputation)) continue;
+      const parsed = ctx.reputation.interface.parseLog(log);
+      if (parsed?.name === "CallsRecorded") selfDealing = parsed.args.selfDealing;
+      if (parsed?.name === "FeedbackRightGranted") rater = parsed.args.rater;
+    }
+    const amount = e.amount as bigint;
+    const receipts = e.receipts as bigint;
+    const data = {
+      payerId: args.payerId,
+      providerId: args.providerId,
+      token: token.symbol,
+      tokenAddress: token.address,
+      calls: e.calls as bigint,
+      amount,
+      amountText: formatAmount(amount, token.decimals, token.symbol),
+      receipts,
+      /** Both agents have the same owner: recorded as self-dealing, no record changed, no right. */
+      selfDealing,
+      /** The payer's owner, who received one right to rate the provider per charge. */
+      rater: rater ?? null,
+      rightsGranted: rater !== undefined ? receipts : 0n,
+      rightsHeld: rater !== undefined ? (await ctx.reputation.feedbackRights(args.providerId, rater))[0] : 0n,
+      syncedBy: ctx.signer.address,
+      gasUsed: receipt.gasUsed,
+      tx: receipt.hash,
+    };
+    return output(hre, args.json, data, (d) => {
+      const what =
+        `${grouped(d.receipts)} charge(s) of agent #${d.payerId} to agent #${d.providerId}: ` +
+        `${grouped(d.calls)} call(s) worth ${d.amountText}`;
+      if (d.selfDealing) {
+        console.log(
+          `Synced ${what}. Both agents have the same owner, so Reputation recorded them as self-dealing: ` +
+            `no record changed and no right to rate.`,
+        );
+        return;
+      }
+      console.log(`Recorded in Reputation ${what} (${grouped(d.gasUsed)} gas).`);
+      console.log(
+        `  Agent #${d.providerId} gains ${grouped(d.calls)} calls served and ${grouped(d.receipts)} settlement(s); ` +
+          `agent #${d.payerId}'s owner ${d.rater} received ${grouped(d.rightsGranted)} right(s) to rate it ` +
+          `and holds ${grouped(d.rightsHeld)} unused.`,
+      );
+    });
+  }),
+);
+
 // ------------------------------------------------------------------ ppu:show
 
 withCommonParams(
-  task("ppu:show", "A receipt (--receipt), a session (--session), or PayPerUse's settings with neither")
+  task(
+    "ppu:show",
+    "A receipt (--receipt, with its pair's charges not yet in Reputation), a session (--session), or " +
+      "PayPerUse's settings with neither",
+  )
     .addOptionalParam("receipt", "Receipt id", undefined, types.bigint)
     .addOptionalParam("session", "Session id", undefined, types.bigint),
 ).setAction(
@@ -1067,6 +1221,13 @@ withCommonParams(
             }),
             "left to refund": d.refundableText,
             refunds: d.refunds.length === 0 ? "none" : d.refunds.map((r) => r.amountText).join(", "),
+            "in Reputation":
+              d.inReputation === true
+                ? "yes (synced)"
+                : d.inReputation === false
+                  ? "not yet: it waits with the pair's other charges (ppu:sync)"
+                  : "unknown (no events); see the pair's pending charges",
+            "pair's charges not in Reputation": describePending(d.pending),
           },
           { title: `Receipt #${d.receiptId} (${d.token})` },
         );
@@ -1084,10 +1245,13 @@ withCommonParams(
             "voucher signer": d.signer,
             deposited: d.depositText,
             redeemed: d.redeemedText,
+            "paid to the provider": d.toProviderText,
+            "protocol fee":
+              `${d.feeText} (${formatBps(d.feeBps)} of the redeemed), ` +
+              (d.feeBooked ? "booked for the treasury" : "booked for the treasury when settled"),
             [d.settled ? "returned to the payer" : "not yet redeemed"]: d.unredeemedText,
             calls: grouped(d.calls),
             [d.closing || d.settled ? "ends (ended) at" : "expires at"]: d.endsAtText,
-            "protocol fee": formatBps(d.feeBps),
             "close grace": formatPeriod(d.closeGrace),
           },
           { title: `Session #${d.sessionId} (${d.token})` },
@@ -1115,11 +1279,12 @@ withCommonParams(
           token: t.token,
           address: shortAddress(t.address),
           allowed: t.allowed,
-          "held (deposits, credits, fees)": t.heldText,
+          "held (sessions, credits, fees)": t.heldText,
           "fees not swept": t.accruedFeesText,
         })),
         { title: "Tokens" },
       );
+      console.log(d.note);
     });
   }),
 );

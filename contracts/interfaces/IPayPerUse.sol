@@ -31,8 +31,8 @@ pragma solidity 0.8.30;
 ///      with the calls (units) and the amount. Only positive facts wait (calls, volume, rights),
 ///      so nobody gains by not syncing; it saves a Reputation call (about 45,000 gas) per charge.
 ///      A session records its calls and the total redeemed once, when it is settled: one right
-///      per session. Charges between two agents of the same owner are recorded as self-dealing
-///      (no right); an agent cannot pay itself.
+///      per session. Charges between two agents of the same owner (owners as of the sync or the
+///      settlement) are recorded as self-dealing (no right); an agent cannot pay itself.
 ///
 ///      Pausing stops new charges, signed charges, up-to payments, session openings and top-ups.
 ///      Redeeming, closing, settling sessions, refunds, withdrawals and fee sweeps never stop.

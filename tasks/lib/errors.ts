@@ -181,11 +181,11 @@ export const SENTENCES: Record<string, Sentence> = {
   PayPerUseBadAmount: (a) =>
     BigInt(a.amount) === 0n
       ? `Refused: an amount, or a number of units, of zero.`
-      : `Refused: ${a.amount} is too large: amounts (in the token's smallest unit) and numbers of units must fit ` +
-        `in 96 bits.`,
+      : `Refused: ${a.amount} is too large: amounts (in the token's smallest unit) must fit in 96 bits and ` +
+        `numbers of units in 64 bits.`,
   PayPerUseServiceUnavailable: (a) =>
-    `Refused: service #${a.serviceId} cannot be paid now: it does not exist, is inactive, is not a pay-per-use ` +
-    `service, or its agent is paused.`,
+    `Refused: service #${a.serviceId} cannot be paid now: it is inactive, is not a pay-per-use service, or its ` +
+    `agent is paused.`,
   PayPerUseAboveMax: (a, f) =>
     `Refused: the price is ${f.amount(a.total)}, above the ${f.amount(a.maxTotal)} the payer accepts ` +
     `(the price rose, or the maximum is too low).`,
@@ -235,6 +235,9 @@ export const SENTENCES: Record<string, Sentence> = {
   PayPerUseNothingToWithdraw: (a, f) => `Refused: ${f.addr(a.account)} has nothing to collect in ${f.token(a.token)}.`,
   PayPerUseBadBatch: (a) =>
     `Refused: a batch of ${a.length} vouchers; one transaction redeems 1 to 256 vouchers, each with its signature.`,
+  PayPerUseNothingToSync: (a, f) =>
+    `Refused: agent #${a.payerId} has no charges with agent #${a.providerId} in ${f.token(a.token)} waiting for ` +
+    `Reputation: there is nothing to sync (they were recorded already, or there were none).`,
 
   // ---------------------------------------------------------------- protocol base and OpenZeppelin
   ProtocolZeroAddress: () => `Refused: the zero address was given where a real address is required.`,

@@ -137,6 +137,9 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       expect(say("PayPerUseTransferMismatch", [usdtAddress, usdt("10"), usdt("9.9")])).to.match(
         /received 9\.90 USDT instead of 10\.00 USDT/,
       );
+      expect(say("PayPerUseNothingToSync", [2n, 1n, usdtAddress])).to.equal(
+        "Refused: agent #2 has no charges with agent #1 in USDT waiting for Reputation: there is nothing to sync (they were recorded already, or there were none).",
+      );
     });
   });
 
@@ -146,6 +149,13 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       const feesBefore = await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!);
       const served = (await ctx.reputation.getRecord(bob)).callsServed;
       const data = await json("ppu:pay", { payerId: alice, service, units: 8n, ref: "request-1", from: "1" });
+      // The charge waits for Reputation in its pair's counters (ppu:sync records it).
+      expect(data.pending).to.deep.equal({
+        calls: "8",
+        amount: usdt("2").toString(),
+        amountText: "2.00 USDT",
+        receipts: "1",
+      });
       expect(data).to.include({
         payerId: alice.toString(),
         providerId: bob.toString(),
@@ -173,7 +183,12 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       expect(await balance(1)).to.equal(aliceBefore - usdt("2"));
       expect(await balance(2)).to.equal(bobBefore + usdt("1.98"));
       expect(await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!)).to.equal(feesBefore + usdt("0.02"));
-      expect((await ctx.reputation.getRecord(bob)).callsServed).to.equal(served + 8n);
+      expect((await ctx.reputation.getRecord(bob)).callsServed).to.equal(served);
+      expect(await ctx.payPerUse.pendingReputation(alice, bob, ctx.addresses.tokens.USDT!)).to.deep.equal([
+        8n,
+        usdt("2"),
+        1n,
+      ]);
       // Exactly the quote was approved: the next charge approves again.
       expect(await token().allowance(signers[1].address, ctx.addresses.payPerUse)).to.equal(0n);
 
@@ -185,6 +200,10 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
         ),
       );
       expect(out).to.contain("0.99 USDT to the provider, 0.01 USDT protocol fee. Receipt #");
+      expect(out).to.contain(
+        `Not in Reputation yet: agent #${alice}'s charges with agent #${bob} in USDT wait to be recorded ` +
+          `(now 2 charge(s), 12 unit(s), 3.00 USDT); anyone records them with ppu:sync.`,
+      );
     });
 
     it("ppu:pay refuses a price above --max-total, and an unavailable service, in plain words", async function () {
@@ -193,7 +212,7 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       );
       await run("agent:service", { action: "update", service, active: false, from: "2" });
       expect(await failure("ppu:pay", { payerId: alice, service, units: 1n, from: "1" })).to.equal(
-        `Refused: service #${service} cannot be paid now: it does not exist, is inactive, is not a pay-per-use service, or its agent is paused.`,
+        `Refused: service #${service} cannot be paid now: it is inactive, is not a pay-per-use service, or its agent is paused.`,
       );
       expect(await failure("ppu:pay", { payerId: alice, service, units: 1n, from: "5" })).to.match(
         /^Refused: service #\d+ cannot be paid now/,
@@ -359,6 +378,7 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       expect(first).to.include({ signer: signers[1].address, amountText: "0.50 USDT" });
 
       const bobBefore = await balance(2);
+      const feesBefore = await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!);
       const one = await json("ppu:redeem", { voucher: JSON.stringify(first), from: "5" });
       expect(one).to.deep.include({ vouchers: 1, redeemedVouchers: 1, stale: 0, transactions: 1 });
       expect(one.sessions[0]).to.include({ paidText: "0.495 USDT", feeText: "0.005 USDT", redeemedText: "0.50 USDT" });
@@ -389,9 +409,18 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       expect(await balance(2)).to.equal(bobBefore + usdt("2.97"));
       const s = await ctx.payPerUse.getSession(sessionId);
       expect([s.redeemed, s.calls, s.deposit]).to.deep.equal([usdt("3"), 12n, usdt("10")]);
+      // The session's fee (1% of 3.00) is booked for the treasury only when the session is settled.
+      expect(await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!)).to.equal(feesBefore);
+      const shown = await json("ppu:show", { session: sessionId });
+      expect(shown).to.include({ feeText: "0.03 USDT", toProviderText: "2.97 USDT", feeBooked: false });
 
       const { out } = await capture(() => hre.run("ppu:redeem", { file, from: "2" }));
       expect(out).to.match(/^Redeemed 4 voucher\(s\) in 1 transaction\(s\), [\d,]+ gas; 4 were at or below/);
+      const extra = await voucher(sessionId, "3.5", 14);
+      const { out: paidOut } = await capture(() => hre.run("ppu:redeem", { voucher: extra, from: "2" }));
+      expect(paidOut).to.contain(
+        `Session #${sessionId}: 0.495 USDT to the provider, 0.005 USDT fee (booked for the treasury when the session is settled)`,
+      );
     });
 
     it("ppu:redeem sends more than 256 vouchers in several transactions", async function () {
@@ -453,16 +482,26 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       const record = await ctx.reputation.getRecord(bob);
       const [rights] = await ctx.reputation.feedbackRights(bob, signers[1].address);
       const aliceBefore = await balance(1);
+      const feesBefore = await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!);
       const settled = await json("ppu:session:withdraw", { session: sessionId, from: "5" });
       expect(settled).to.include({
         redeemedText: "4.00 USDT",
+        fee: usdt("0.04").toString(),
+        feeText: "0.04 USDT",
+        toProviderText: "3.96 USDT",
         refunded: usdt("11").toString(),
         refundedText: "11.00 USDT",
         calls: "16",
         refundedTo: signers[1].address,
       });
       expect(await balance(1)).to.equal(aliceBefore + usdt("11"));
+      expect(await ctx.payPerUse.accruedFees(ctx.addresses.tokens.USDT!)).to.equal(feesBefore + usdt("0.04"));
       expect((await ctx.payPerUse.getSession(sessionId)).settled).to.equal(true);
+      expect(await json("ppu:show", { session: sessionId })).to.include({
+        state: "settled",
+        feeText: "0.04 USDT",
+        feeBooked: true,
+      });
       const after = await ctx.reputation.getRecord(bob);
       expect(after.callsServed).to.equal(record.callsServed + 16n);
       expect(after.settlementsServed).to.equal(record.settlementsServed + 1n);
@@ -503,6 +542,99 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
     });
   });
 
+  describe("ppu:sync", function () {
+    it("records a pair's pending charges in Reputation: calls, amount and one right per charge (--json)", async function () {
+      const usdtAddress = ctx.addresses.tokens.USDT!;
+      const first = await run<{ receiptId: bigint }>("ppu:pay", { payerId: alice, service, units: 8n, from: "1" });
+      await run("ppu:pay", { payerId: alice, service, units: 4n, from: "1" });
+      expect(await ctx.payPerUse.pendingReputation(alice, bob, usdtAddress)).to.deep.equal([12n, usdt("3"), 2n]);
+      const record = await ctx.reputation.getRecord(bob);
+      const [rights] = await ctx.reputation.feedbackRights(bob, signers[1].address);
+      const volume = await ctx.reputation.getVolume(bob, usdtAddress);
+
+      // Anyone may sync: here a stranger, naming the token by address.
+      const data = await json("ppu:sync", { payerId: alice, providerId: bob, token: usdtAddress, from: "5" });
+      expect(data).to.include({
+        payerId: alice.toString(),
+        providerId: bob.toString(),
+        token: "USDT",
+        tokenAddress: usdtAddress,
+        calls: "12",
+        amount: usdt("3").toString(),
+        amountText: "3.00 USDT",
+        receipts: "2",
+        selfDealing: false,
+        rater: signers[1].address,
+        rightsGranted: "2",
+        rightsHeld: (rights + 2n).toString(),
+        syncedBy: signers[5].address,
+      });
+      const after = await ctx.reputation.getRecord(bob);
+      expect(after.callsServed).to.equal(record.callsServed + 12n);
+      expect(after.settlementsServed).to.equal(record.settlementsServed + 2n);
+      expect((await ctx.reputation.feedbackRights(bob, signers[1].address))[0]).to.equal(rights + 2n);
+      expect(await ctx.reputation.getVolume(bob, usdtAddress)).to.equal(volume + usdt("3"));
+      expect(await ctx.payPerUse.pendingReputation(alice, bob, usdtAddress)).to.deep.equal([0n, 0n, 0n]);
+      const shown = await json("ppu:show", { receipt: first.receiptId });
+      expect(shown.inReputation).to.equal(true);
+      expect(shown.pending).to.include({ receipts: "0" });
+      expect((await capture(() => hre.run("ppu:show", { receipt: first.receiptId }))).out).to.contain("yes (synced)");
+
+      // A later charge waits again; the earlier receipt stays recorded, the new one does not.
+      const later = await run<{ receiptId: bigint }>("ppu:pay", { payerId: alice, service, units: 2n, from: "1" });
+      expect((await json("ppu:show", { receipt: first.receiptId })).inReputation).to.equal(true);
+      expect((await json("ppu:show", { receipt: later.receiptId })).inReputation).to.equal(false);
+      const { out } = await capture(() => hre.run("ppu:sync", { payerId: alice, providerId: bob, from: "2" }));
+      expect(out).to.match(
+        new RegExp(
+          `^Recorded in Reputation 1 charge\\(s\\) of agent #${alice} to agent #${bob}: 2 call\\(s\\) worth 0\\.50 USDT \\([\\d,]+ gas\\)\\.`,
+        ),
+      );
+      expect(out).to.contain(
+        `Agent #${bob} gains 2 calls served and 1 settlement(s); agent #${alice}'s owner ${signers[1].address} ` +
+          `received 1 right(s) to rate it and holds ${rights + 3n} unused.`,
+      );
+    });
+
+    it("refuses a pair with nothing pending in plain words; agents of one owner are synced as self-dealing", async function () {
+      expect(await failure("ppu:sync", { payerId: alice, providerId: bob, from: "5" })).to.equal(
+        `Refused: agent #${alice} has no charges with agent #${bob} in USDT waiting for Reputation: there is nothing to sync (they were recorded already, or there were none).`,
+      );
+      await run("ppu:pay", { payerId: alice, service, units: 1n, from: "1" });
+      // The pending charge is in USDT: nothing waits in USDG.
+      expect(await failure("ppu:sync", { payerId: alice, providerId: bob, token: "USDG", from: "5" })).to.match(
+        new RegExp(`^Refused: agent #${alice} has no charges with agent #${bob} in USDG waiting for Reputation`),
+      );
+      await run("ppu:sync", { payerId: alice, providerId: bob, from: "5" });
+      expect(await failure("ppu:sync", { payerId: alice, providerId: bob, from: "5" })).to.match(
+        /there is nothing to sync/,
+      );
+
+      // Alice's owner also owns carol: its charges with alice change no record and grant no right.
+      const carol = await newAgent("1");
+      const carolService = (
+        await run<{ service: bigint }>("agent:service", {
+          action: "list",
+          id: carol,
+          capability: "search:web",
+          mode: "ppu",
+          token: "USDT",
+          unitPrice: "0.1",
+          endpoint: "https://carol.example/api",
+          from: "1",
+        })
+      ).service;
+      await run("ppu:pay", { payerId: alice, service: carolService, units: 5n, from: "1" });
+      const record = await ctx.reputation.getRecord(carol);
+      const data = await json("ppu:sync", { payerId: alice, providerId: carol, from: "5" });
+      expect(data).to.include({ calls: "5", receipts: "1", selfDealing: true, rater: null, rightsGranted: "0" });
+      expect((await ctx.reputation.getRecord(carol)).callsServed).to.equal(record.callsServed);
+      await run("ppu:pay", { payerId: alice, service: carolService, units: 5n, from: "1" });
+      const { out } = await capture(() => hre.run("ppu:sync", { payerId: alice, providerId: carol, from: "5" }));
+      expect(out).to.contain("Both agents have the same owner, so Reputation recorded them as self-dealing");
+    });
+  });
+
   describe("ppu:show and money", function () {
     it("ppu:show --json shows a receipt, a session and the settings; the tables are readable", async function () {
       const { receiptId } = await run<{ receiptId: bigint }>("ppu:pay", {
@@ -530,6 +662,9 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
         payer: signers[1].address,
       });
       expect(receipt.refunds.map((r: { amountText: string }) => r.amountText)).to.deep.equal(["0.50 USDT"]);
+      // Not synced yet: the pair's pending counters hold this charge.
+      expect(receipt.inReputation).to.equal(false);
+      expect(receipt.pending).to.include({ calls: "6", amountText: "1.50 USDT", receipts: "1" });
 
       const sessionId = await openSession({ deposit: "2.5" });
       const session = await json("ppu:show", { session: sessionId });
@@ -552,6 +687,7 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
       });
       expect(BigInt(config.receipts)).to.equal(await ctx.payPerUse.receiptCount());
       expect(BigInt(config.sessions)).to.equal(sessionId);
+      expect(config.note).to.match(/a session's when it is settled/);
       const usdtRow = config.tokens.find((t: { token: string }) => t.token === "USDT");
       expect(usdtRow.allowed).to.equal(true);
       expect(BigInt(usdtRow.held)).to.be.greaterThanOrEqual(usdt("2.5"));
@@ -561,9 +697,12 @@ describe("PayPerUse tasks (ppu:* CLI)", function () {
         expect(out).to.not.contain("{");
         expect(out).to.contain("│");
       }
-      expect((await capture(() => hre.run("ppu:show", { session: sessionId }))).out).to.contain(
-        `Session #${sessionId} (USDT)`,
-      );
+      const sessionOut = (await capture(() => hre.run("ppu:show", { session: sessionId }))).out;
+      expect(sessionOut).to.contain(`Session #${sessionId} (USDT)`);
+      expect(sessionOut).to.contain("0.00 USDT (1.00% of the redeemed), booked for the treasury when settled");
+      const receiptOut = (await capture(() => hre.run("ppu:show", { receipt: receiptId }))).out;
+      expect(receiptOut).to.contain("not yet: it waits with the pair's other charges (ppu:sync)");
+      expect(receiptOut).to.contain("1 charge(s), 6 unit(s), 1.50 USDT");
       expect(await failure("ppu:show", { receipt: 1n, session: 1n })).to.equal(
         "Give --receipt or --session, not both.",
       );

@@ -432,28 +432,47 @@ describe("Tasks", function () {
       expect(out).to.contain(
         "Request 3: 1,200 words for 24.00 USDT, receipt #3: 23.76 USDT to the translator's wallet at once, 0.24 USDT fee.",
       );
+      expect(out).to.contain("this pair: 3 charges, 1,850 words (as calls), 37.00 USDT; anyone may record them.");
       expect(out).to.match(
         /The revoked hot key paying for a request: Refused: the researcher's hot key \(0x.{4}….{4}\) may not spend for agent #2/,
       );
       expect(out).to.match(/A facilitator \(0x.{4}….{4}\) submits both and pays the gas \([\d,]+ gas\)\. Receipt #4:/);
       expect(out).to.contain("The researcher's owner sent no transaction: its native balance has not moved.");
+      expect(out).to.contain(
+        "The charge joins the pair's others waiting for Reputation: now 4 charges, 2,350 words, 47.00 USDT.",
+      );
       expect(out).to.match(
         /The facilitator submitting it a second time: Refused: nonce 42 of the researcher's owner \(0x.{4}….{4}\) was already used/,
       );
       expect(out).to.contain(
-        "The translator's wallet redeems only the last voucher: 20.00 USDT for 1,000 calls, 19.80 USDT to it and 0.20 USDT fee.",
+        "The translator's wallet redeems only the last voucher: 20.00 USDT for 1,000 calls, 19.80 USDT to it;",
+      );
+      expect(out).to.contain(
+        "the 0.20 USDT fee stays with the session's deposit in PayPerUse until the session is settled.",
       );
       expect(out).to.match(/1,000 vouchers redeemed in one transaction: [\d,]+ gas used, \d+ gas per call\./);
       expect(out).to.contain("An older voucher (#500) is worth nothing now");
       expect(out).to.match(
         /Settling the session at once: Refused: session #1 runs until .*; it can be settled only after/,
       );
-      expect(out).to.contain("A stranger settles the session: 10.00 USDT goes back to the");
-      // Researcher (owner), translator's wallet, treasury, fees, deposits held: after the session settled.
+      expect(out).to.contain("A stranger settles the session: the 0.20 USDT fee is booked for the treasury,");
+      expect(out).to.contain("10.00 USDT goes back to the researcher agent's wallet (its owner)");
+      // Researcher (owner), translator's wallet, treasury, fees, deposits held: after the session settled
+      // (the fees: 0.47 from the charges, 0.20 from the session, booked at settlement).
       expect(out).to.match(/│ 378\.00\s+│ 160\.38\s+│ 1\.60\s+│ 0\.67\s+│ 0\.00\s+│/);
+      // The charges wait in PayPerUse until the translator's wallet syncs the pair.
+      expect(out).to.contain("the 4 charges still wait in PayPerUse");
+      expect(out).to.match(
+        /Reputation records 2,350 words as calls worth 47\.00 USDT from 4 charges in one call \([\d,]+ gas\),/,
+      );
+      expect(out).to.contain(
+        "Syncing the pair again: Refused: agent #2 has no charges with agent #1 in USDT waiting for Reputation: there is nothing to sync",
+      );
       // 250 + 400 + 1,200 + 500 words charged, 1,000 calls in the session; 4 charges and 1 session.
       expect(out).to.match(/│ #1 \(translator\) │ 3,350\s+│ 5\s+│ 162\.00\s+│ 95\.00% │/);
-      expect(out).to.contain("The researcher's owner holds 6 unused rights to rate the translator");
+      expect(out).to.contain(
+        "The researcher's owner holds 6 unused rights to rate the translator: one per charge (from the sync),",
+      );
       expect(out.match(/USDT balances:/g)).to.have.length(9);
       expect(out).to.match(/│ #2\s+│ direct\s+│ #2\s+│ #1\s+│ Closed\s+│ 40\.00 USDT │/);
       expect(out).to.contain("The end (for now): EvaluatorStaking chapters come next.");

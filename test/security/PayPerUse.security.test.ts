@@ -42,8 +42,10 @@ const DEPOSIT = usd(100);
 const CHARGE_TOTAL = usd(1); // chargeAuth's default: 4 units of bob's service at 0.25
 const CHARGE_FEE = (CHARGE_TOTAL * PPU_FEE_BPS) / BPS;
 
-const feeOf = (amount: bigint) => (amount * PPU_FEE_BPS) / BPS;
-const netOf = (amount: bigint) => amount - feeOf(amount);
+/** The protocol fee of `amount` (rounded down). */
+const feeOf = (amount: bigint, feeBps = PPU_FEE_BPS) => (amount * feeBps) / BPS;
+/** What the provider receives of `amount`. */
+const netOf = (amount: bigint, feeBps = PPU_FEE_BPS) => amount - feeOf(amount, feeBps);
 
 // ---------------------------------------------------------------------- helpers
 
@@ -90,14 +92,17 @@ async function passEnd(f: PayPerUseFixture, sessionId: bigint) {
   await time.increaseTo((await f.payPerUse.getSession(sessionId)).endsAt + 1n);
 }
 
-/** PayPerUse's balance of `token` equals open deposits not redeemed + credits + unswept fees. */
+/**
+ * PayPerUse's balance of `token` equals, over the unsettled sessions, the deposit less what the
+ * provider was paid (`redeemed - fee(redeemed)` at the session's fee), plus credits, plus unswept fees.
+ */
 async function expectConservation(f: PayPerUseFixture, token: string, extra: string[] = []) {
   let open = 0n;
   const count = await f.payPerUse.sessionCount();
   for (let id = 1n; id <= count; id++) {
     const s = await f.payPerUse.getSession(id);
     if (s.token !== token || s.settled) continue;
-    open += s.deposit - s.redeemed;
+    open += s.deposit - netOf(s.redeemed, s.feeBps);
   }
   let credits = 0n;
   const accounts = [...(await ethers.getSigners()).map((s) => s.address), ...extra];
@@ -524,7 +529,10 @@ describe("PayPerUse security", function () {
         .to.emit(f.payPerUse, "VoucherRedeemed")
         .withArgs(sid, usd(30), 3n, netOf(usd(20)), feeOf(usd(20)));
       expect((await f.payPerUse.getSession(sid)).redeemed).to.equal(usd(30));
-      expect(await f.payPerUse.accruedFees(await f.usdt.getAddress())).to.equal(feeOf(usd(30)));
+      // Nothing is booked before settlement; the contract holds the deposit less what bob was paid.
+      expect(await f.payPerUse.accruedFees(await f.usdt.getAddress())).to.equal(0n);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(DEPOSIT - netOf(usd(30)));
+      await expectConservation(f, await f.usdt.getAddress());
     });
   });
 
@@ -571,8 +579,11 @@ describe("PayPerUse security", function () {
       const tx = await f.payPerUse.connect(f.stranger).settleSession(sid);
       await expect(tx).to.changeTokenBalances(f.rt, [f.alice, f.bob, f.payPerUse], [usd(75), 0n, -usd(75)]);
       await expect(tx).to.emit(f.rt, "ReentryAttempted").withArgs(f.ppuAddr, false, f.guardError);
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(25), usd(75), 5n);
+      await expect(tx)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(sid, usd(25), feeOf(usd(25)), usd(75), 5n);
       expect((await f.reputation.getRecord(f.bobId)).settlementsServed).to.equal(1n);
+      expect(await f.payPerUse.accruedFees(f.rtAddr)).to.equal(feeOf(usd(25)));
       await expect(f.payPerUse.settleSession(sid))
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseSessionSettled")
         .withArgs(sid);
@@ -614,6 +625,10 @@ describe("PayPerUse security", function () {
       const sid = await openIn(f, f.rtAddr);
       const a = await voucher(f, f.alice, sid, usd(50), 1n);
       await f.payPerUse.redeem(a.v, a.sig);
+      // The session's fee is booked when it is settled.
+      await passEnd(f, sid);
+      await f.payPerUse.settleSession(sid);
+      expect(await f.payPerUse.accruedFees(f.rtAddr)).to.equal(feeOf(usd(50)));
       await f.rt.setReentry(f.ppuAddr, f.payPerUse.interface.encodeFunctionData("sweepFees", [f.rtAddr]));
       const tx = await f.payPerUse.connect(f.stranger).sweepFees(f.rtAddr);
       await expect(tx).to.changeTokenBalances(f.rt, [f.treasury, f.payPerUse], [feeOf(usd(50)), -feeOf(usd(50))]);
@@ -622,6 +637,7 @@ describe("PayPerUse security", function () {
         .to.emit(f.payPerUse, "FeesSwept")
         .withArgs(f.rtAddr, f.treasury.address, feeOf(usd(50)));
       expect(await f.payPerUse.accruedFees(f.rtAddr)).to.equal(0n);
+      expect(await f.rt.balanceOf(f.ppuAddr)).to.equal(0n);
       await expectConservation(f, f.rtAddr);
     });
 
@@ -651,8 +667,9 @@ describe("PayPerUse security", function () {
       await expect(f.hk.execute(f.ppuAddr, withdraw))
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToWithdraw")
         .withArgs(f.hkAddr, f.hkAddr);
-      // What stays is exactly the open deposit and the fees.
-      expect(await f.hk.balanceOf(f.ppuAddr)).to.equal(DEPOSIT - usd(30) + feeOf(usd(30)));
+      // What stays is exactly the open deposit less what bob was paid (the fee is booked at settlement).
+      expect(await f.hk.balanceOf(f.ppuAddr)).to.equal(DEPOSIT - netOf(usd(30)));
+      expect(await f.payPerUse.accruedFees(f.hkAddr)).to.equal(0n);
       await expectConservation(f, f.hkAddr, [f.hkAddr]);
     });
   });
@@ -715,14 +732,17 @@ describe("PayPerUse security", function () {
         .to.emit(f.payPerUse, "VoucherRedeemed")
         .withArgs(sid, usd(30), 3n, netOf(usd(30)), feeOf(usd(30)));
       expect(await f.payPerUse.creditOf(f.blkAddr, f.bob.address)).to.equal(netOf(usd(30)));
-      expect(await f.payPerUse.accruedFees(f.blkAddr)).to.equal(feeOf(usd(30)));
+      expect(await f.payPerUse.accruedFees(f.blkAddr)).to.equal(0n);
       await expectConservation(f, f.blkAddr);
       // The payer closes and settles as usual.
       await f.payPerUse.connect(f.alice).requestClose(sid);
       await passEnd(f, sid);
       const settle = await f.payPerUse.settleSession(sid);
       await expect(settle).to.changeTokenBalances(f.blk, [f.alice, f.payPerUse], [usd(70), -usd(70)]);
-      await expect(settle).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(30), usd(70), 3n);
+      await expect(settle)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(sid, usd(30), feeOf(usd(30)), usd(70), 3n);
+      expect(await f.payPerUse.accruedFees(f.blkAddr)).to.equal(feeOf(usd(30)));
       await expectConservation(f, f.blkAddr);
       // The provider takes its money out to another address.
       await expect(f.payPerUse.connect(f.bob).withdraw(f.blkAddr, f.dave.address)).to.changeTokenBalances(
@@ -774,10 +794,13 @@ describe("PayPerUse security", function () {
       const tx = await f.payPerUse.connect(f.stranger).settleSession(sid);
       await expect(tx).to.changeTokenBalances(f.blk, [f.alice, f.bob, f.payPerUse], [0n, 0n, 0n]);
       await expect(tx).to.emit(f.payPerUse, "PaymentCredited").withArgs(f.blkAddr, f.alice.address, usd(55));
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(45), usd(55), 4n);
+      await expect(tx)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(sid, usd(45), feeOf(usd(45)), usd(55), 4n);
       await expect(tx)
         .to.emit(f.reputation, "CallsRecorded")
-        .withArgs(f.aliceId, f.bobId, f.blkAddr, 4n, usd(45), false);
+        .withArgs(f.aliceId, f.bobId, f.blkAddr, 4n, usd(45), 1n, false);
+      expect(await f.payPerUse.accruedFees(f.blkAddr)).to.equal(feeOf(usd(45)));
       expect(await f.payPerUse.creditOf(f.blkAddr, f.alice.address)).to.equal(usd(55));
       expect((await f.payPerUse.getSession(sid)).settled).to.equal(true);
       await expectConservation(f, f.blkAddr);
@@ -839,7 +862,10 @@ describe("PayPerUse security", function () {
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.dustService, f.usdtAddr, 1n, 1n, 0n, REQUEST, f.alice.address);
-      await expect(tx).to.emit(f.reputation, "CallsRecorded").withArgs(f.aliceId, f.bobId, f.usdtAddr, 1n, 1n, false);
+      // The charge is not recorded in Reputation at once: it waits for syncReputation.
+      await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
+      await expect(tx).not.to.emit(f.reputation, "FeedbackRightGranted");
+      expect([...(await f.payPerUse.pendingReputation(f.aliceId, f.bobId, f.usdtAddr))]).to.deep.equal([1n, 1n, 1n]);
       const r = await f.payPerUse.getReceipt(1n);
       expect([r.payerId, r.providerId, r.refundable, r.token]).to.deep.equal([f.aliceId, f.bobId, 1n, f.usdtAddr]);
       // 99 base units still pay no fee; 100 pay exactly 1.
@@ -852,6 +878,30 @@ describe("PayPerUse security", function () {
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(1n);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(1n);
       await expectConservation(f, f.usdtAddr);
+      // Synced by anyone: 200 calls worth 200 units over three receipts, one right per receipt.
+      expect([...(await f.payPerUse.pendingReputation(f.aliceId, f.bobId, f.usdtAddr))]).to.deep.equal([
+        200n,
+        200n,
+        3n,
+      ]);
+      const sync = await f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr);
+      await expect(sync)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 200n, 200n, 3n);
+      await expect(sync)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 200n, 200n, 3n, false);
+      await expect(sync).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, 3n, 200n);
+      await expect(sync).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [0n, 0n, 0n]);
+      const record = await f.reputation.getRecord(f.bobId);
+      expect([record.callsServed, record.settlementsServed]).to.deep.equal([200n, 3n]);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([3n, 200n]);
+      expect([...(await f.payPerUse.pendingReputation(f.aliceId, f.bobId, f.usdtAddr))]).to.deep.equal([0n, 0n, 0n]);
+      // Nothing left: a second sync reverts and records nothing twice.
+      await expect(f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, f.usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr);
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(200n);
     });
 
     it("a 1-unit session pays its unit with no fee and settles to exactly zero", async function () {
@@ -862,28 +912,50 @@ describe("PayPerUse security", function () {
       await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.payPerUse], [1n, -1n]);
       await expect(tx).to.emit(f.payPerUse, "VoucherRedeemed").withArgs(sid, 1n, 1n, 1n, 0n);
       await passEnd(f, sid);
-      await expect(f.payPerUse.settleSession(sid)).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, 1n, 0n, 1n);
+      await expect(f.payPerUse.settleSession(sid)).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, 1n, 0n, 0n, 1n);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(0n);
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       await expectConservation(f, f.usdtAddr);
     });
 
-    it("the fee is rounded down per redemption: sub-100-unit steps pay no fee (documented)", async function () {
+    it("splitting a session into sub-100-unit redemptions does not dodge the fee: it is taken on the cumulative amount", async function () {
       const f = await loadFixture(withDustService);
       const split = await openIn(f, f.usdtAddr, 1_000n);
       const whole = await openIn(f, f.usdtAddr, 1_000n);
-      // 990 units in ten redemptions of 99: no fee at all.
+      // 990 units in ten redemptions of 99: each pays 99 less the growth of fee(redeemed).
+      let received = 0n;
       for (let k = 1n; k <= 10n; k++) {
         const a = await voucher(f, f.alice, split, 99n * k, k);
-        await f.payPerUse.redeem(a.v, a.sig);
+        const fee = feeOf(99n * k) - feeOf(99n * (k - 1n));
+        expect(fee).to.equal(k === 1n ? 0n : 1n);
+        const tx = await f.payPerUse.redeem(a.v, a.sig);
+        await expect(tx)
+          .to.emit(f.payPerUse, "VoucherRedeemed")
+          .withArgs(split, 99n * k, k, 99n - fee, fee);
+        await expect(tx).to.changeTokenBalance(f.usdt, f.bob, 99n - fee);
+        received += 99n - fee;
       }
+      expect(received).to.equal(990n - 9n);
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
-      // The same 990 units in one redemption: a fee of 9.
+      await expectConservation(f, f.usdtAddr);
+      // The same 990 units in one redemption pay the same.
       const b = await voucher(f, f.alice, whole, 990n, 10n);
       await expect(f.payPerUse.redeem(b.v, b.sig))
         .to.emit(f.payPerUse, "VoucherRedeemed")
         .withArgs(whole, 990n, 10n, 981n, 9n);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
+      await expectConservation(f, f.usdtAddr);
+      // Settlement books exactly fee(990) = 9 for each.
+      await passEnd(f, whole);
+      await expect(f.payPerUse.settleSession(split))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(split, 990n, 9n, 10n, 10n);
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(9n);
+      await expect(f.payPerUse.settleSession(whole))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(whole, 990n, 9n, 10n, 10n);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(18n);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(18n);
       await expectConservation(f, f.usdtAddr);
     });
   });
@@ -893,7 +965,8 @@ describe("PayPerUse security", function () {
     it("can invalidate vouchers already handed to the provider (documented risk of ERC-1271 signers)", async function () {
       // The session signer is fixed "so a provider that served calls is always paid", but an
       // ERC-1271 signer's answer is read at redemption: the payer side can turn it off after the
-      // calls were served, and the whole deposit then goes back to the payer.
+      // calls were served, and the whole deposit then goes back to the payer. Accepted: see
+      // audits/known-limitations.md (a provider serving an ERC-1271 session trusts that wallet).
       const f = await loadFixture(deployPayPerUse);
       const wallet = await new MockERC1271Wallet__factory(f.admin).deploy(f.alice.address);
       const walletAddr = await wallet.getAddress();
@@ -917,6 +990,77 @@ describe("PayPerUse security", function () {
         [wallet, f.bob, f.payPerUse],
         [DEPOSIT, 0n, -DEPOSIT],
       );
+    });
+  });
+
+  // ================================================================== reputation sync
+  describe("deferred reputation of charges", function () {
+    it("charges wait per (payer, provider, token) and are recorded once, whoever syncs", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      const usdgAddr = await f.usdg.getAddress();
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST); // 1 USDT
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 6n, usd("1.5"), REQUEST); // 1.5 USDT
+      await f.payPerUse.connect(f.dave).charge(f.daveId, f.bobService, 1n, usd("0.25"), REQUEST);
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 2n, usd(2), REQUEST); // 2 USDG
+      const pending = async (payerId: bigint, providerId: bigint, token: string) => [
+        ...(await f.payPerUse.pendingReputation(payerId, providerId, token)),
+      ];
+      expect(await pending(f.aliceId, f.bobId, usdtAddr)).to.deep.equal([10n, usd("2.5"), 2n]);
+      expect(await pending(f.daveId, f.bobId, usdtAddr)).to.deep.equal([1n, usd("0.25"), 1n]);
+      expect(await pending(f.aliceId, f.carolId, usdgAddr)).to.deep.equal([2n, usd(2), 1n]);
+      expect(await pending(f.aliceId, f.bobId, usdgAddr)).to.deep.equal([0n, 0n, 0n]);
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(0n);
+      // A stranger syncs one pair: only that pair is recorded, with one right per receipt.
+      const tx = await f.payPerUse.connect(f.stranger).syncReputation(f.aliceId, f.bobId, usdtAddr);
+      await expect(tx)
+        .to.emit(f.payPerUse, "ReputationSynced")
+        .withArgs(f.aliceId, f.bobId, usdtAddr, 10n, usd("2.5"), 2n);
+      await expect(tx)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, usdtAddr, 10n, usd("2.5"), 2n, false);
+      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, 2n, usd("2.5"));
+      const record = await f.reputation.getRecord(f.bobId);
+      expect([record.callsServed, record.settlementsServed]).to.deep.equal([10n, 2n]);
+      expect([...(await f.reputation.feedbackRights(f.bobId, f.alice.address))]).to.deep.equal([2n, usd("2.5")]);
+      expect(await pending(f.aliceId, f.bobId, usdtAddr)).to.deep.equal([0n, 0n, 0n]);
+      expect(await pending(f.daveId, f.bobId, usdtAddr)).to.deep.equal([1n, usd("0.25"), 1n]);
+      expect(await pending(f.aliceId, f.carolId, usdgAddr)).to.deep.equal([2n, usd(2), 1n]);
+      // Syncing again, or a pair with nothing pending, reverts and records nothing.
+      for (const [payerId, providerId, token] of [
+        [f.aliceId, f.bobId, usdtAddr],
+        [f.aliceId, f.bobId, usdgAddr],
+        [f.bobId, f.aliceId, usdtAddr],
+      ] as const) {
+        await expect(f.payPerUse.connect(f.bob).syncReputation(payerId, providerId, token))
+          .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToSync")
+          .withArgs(payerId, providerId, token);
+      }
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(10n);
+      // A later charge starts a new pending record for the pair.
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 1n, usd("0.25"), REQUEST);
+      expect(await pending(f.aliceId, f.bobId, usdtAddr)).to.deep.equal([1n, usd("0.25"), 1n]);
+    });
+
+    it("self-dealing charges stay self-dealing when synced: no right, no record", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      await f.registry.connect(f.alice).getFunction("register(string)")("ipfs://alice-2");
+      const aliceTwo = await f.registry.agentCount();
+      await f.registry
+        .connect(f.alice)
+        .listService(aliceTwo, CAPABILITY, 0, usdtAddr, usd(1), "https://alice.example/two");
+      const service = 3n;
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, service, 3n, usd(3), REQUEST);
+      expect([...(await f.payPerUse.pendingReputation(f.aliceId, aliceTwo, usdtAddr))]).to.deep.equal([3n, usd(3), 1n]);
+      const tx = await f.payPerUse.connect(f.bob).syncReputation(f.aliceId, aliceTwo, usdtAddr);
+      await expect(tx)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, aliceTwo, usdtAddr, 3n, usd(3), 1n, true);
+      await expect(tx).not.to.emit(f.reputation, "FeedbackRightGranted");
+      const record = await f.reputation.getRecord(aliceTwo);
+      expect([record.callsServed, record.settlementsServed]).to.deep.equal([0n, 0n]);
+      expect([...(await f.reputation.feedbackRights(aliceTwo, f.alice.address))]).to.deep.equal([0n, 0n]);
     });
   });
 

@@ -122,8 +122,9 @@ async function payoutsTo(f: PayPerUseFixture, tx: ContractTransactionResponse, t
 }
 
 /**
- * PayPerUse's money rule for `token`: its balance equals the open (unsettled) session deposits not
- * yet redeemed, plus every credit, plus the unswept fees. `extra` adds non-signer accounts.
+ * PayPerUse's money rule for `token`: its balance equals, over the unsettled sessions, the deposit
+ * less what the provider was paid (`redeemed - fee(redeemed)` at the session's own fee), plus every
+ * credit, plus the unswept fees. `extra` adds non-signer accounts.
  */
 async function expectConservation(f: PayPerUseFixture, token: string, extra: string[] = []) {
   let open = 0n;
@@ -131,7 +132,7 @@ async function expectConservation(f: PayPerUseFixture, token: string, extra: str
   for (let id = 1n; id <= count; id++) {
     const s = await f.payPerUse.getSession(id);
     if (s.token !== token || s.settled) continue;
-    open += s.deposit - s.redeemed;
+    open += s.deposit - netOf(s.redeemed, s.feeBps);
   }
   let credits = 0n;
   const accounts = [...(await ethers.getSigners()).map((s) => s.address), ...extra];
@@ -257,6 +258,17 @@ describe("PayPerUse sessions", function () {
       expect(await endsAtOf(f, f.sid)).to.equal((await timestampOf(closeOld)) + CLOSE_GRACE);
       const closeNew = await f.payPerUse.connect(f.alice).requestClose(2n);
       expect(await endsAtOf(f, 2n)).to.equal((await timestampOf(closeNew)) + 2n * HOUR);
+      // Nothing is booked before settlement; each session books the fee of its own snapshot.
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
+      await expectConservation(f, f.usdtAddr);
+      await f.payPerUse.setFee(0);
+      await passEnd(f, 2n);
+      await expect(f.payPerUse.settleSession(f.sid))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(f.sid, usd(10), feeOf(usd(10)), usd(90), 1n);
+      await expect(f.payPerUse.settleSession(2n))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(2n, usd(10), feeOf(usd(10), 500n), usd(90), 1n);
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(feeOf(usd(10)) + feeOf(usd(10), 500n));
       await expectConservation(f, f.usdtAddr);
     });
@@ -666,7 +678,7 @@ describe("PayPerUse sessions", function () {
 
   // ================================================================== redeem
   describe("redeem", function () {
-    it("pays the provider the new part minus the fee, books the fee, and emits VoucherRedeemed", async function () {
+    it("pays the provider the new part minus the fee, books no fee until settlement, and emits VoucherRedeemed", async function () {
       const f = await loadFixture(withSession);
       const a = await voucher(f, f.alice, f.sid, usd(10), 40n);
       expect(await f.payPerUse.connect(f.bob).redeem.staticCall(a.v, a.sig)).to.equal(netOf(usd(10)));
@@ -677,7 +689,8 @@ describe("PayPerUse sessions", function () {
         [usd("9.9"), 0n, 0n, -usd("9.9")],
       );
       await expect(tx).to.emit(f.payPerUse, "VoucherRedeemed").withArgs(f.sid, usd(10), 40n, usd("9.9"), usd("0.1"));
-      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.1"));
+      // The fee stays in the contract but is not booked for the treasury yet.
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       // A later voucher pays only the difference.
       const b = await voucher(f, f.alice, f.sid, usd(25), 100n);
       const tx2 = await f.payPerUse.connect(f.bob).redeem(b.v, b.sig);
@@ -687,8 +700,18 @@ describe("PayPerUse sessions", function () {
         .withArgs(f.sid, usd(25), 100n, usd("14.85"), usd("0.15"));
       const s = await sessionOf(f, f.sid);
       expect([s.redeemed, s.calls, s.deposit]).to.deep.equal([usd(25), 100n, DEPOSIT]);
-      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.25"));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(usd(75) + usd("0.25"));
+      await expectConservation(f, f.usdtAddr);
+      // There is nothing to sweep before the session is settled.
+      await expect(f.payPerUse.connect(f.stranger).sweepFees(f.usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToWithdraw")
+        .withArgs(f.usdtAddr, f.treasury.address);
+      await passEnd(f, f.sid);
+      const settle = await f.payPerUse.settleSession(f.sid);
+      await expect(settle).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, usd(25), usd("0.25"), usd(75), 100n);
+      await expect(settle).to.changeTokenBalances(f.usdt, [f.alice, f.payPerUse], [usd(75), -usd(75)]);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.25"));
       await expectConservation(f, f.usdtAddr);
       // The treasury receives the fees when swept.
       await expect(f.payPerUse.connect(f.stranger).sweepFees(f.usdtAddr)).to.changeTokenBalances(
@@ -731,7 +754,9 @@ describe("PayPerUse sessions", function () {
       // A stale voucher does not raise the calls either.
       expect((await sessionOf(f, f.sid)).calls).to.equal(40n);
       expect((await sessionOf(f, f.sid)).redeemed).to.equal(usd(10));
-      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.1"));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(DEPOSIT - usd("9.9"));
+      await expectConservation(f, f.usdtAddr);
     });
 
     it("caps a voucher above the deposit at the deposit; a top-up makes the rest redeemable", async function () {
@@ -747,6 +772,7 @@ describe("PayPerUse sessions", function () {
       const bigger = await voucher(f, f.alice, f.sid, usd(200), 800n);
       await expect(f.payPerUse.redeem(bigger.v, bigger.sig)).not.to.emit(f.payPerUse, "VoucherRedeemed");
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(feeOf(DEPOSIT));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       // After a top-up the same voucher pays its remaining 50.
       await f.payPerUse.connect(f.alice).topUp(f.sid, usd(50), 0);
       await expect(f.payPerUse.redeem(big.v, big.sig))
@@ -754,25 +780,40 @@ describe("PayPerUse sessions", function () {
         .withArgs(f.sid, usd(150), 600n, netOf(usd(50)), feeOf(usd(50)));
       expect((await sessionOf(f, f.sid)).redeemed).to.equal(usd(150));
       await expectConservation(f, f.usdtAddr);
+      await passEnd(f, f.sid);
+      await expect(f.payPerUse.settleSession(f.sid))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(f.sid, usd(150), feeOf(usd(150)), 0n, 600n);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(feeOf(usd(150)));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(feeOf(usd(150)));
+      await expectConservation(f, f.usdtAddr);
     });
 
     it("tracks the largest number of calls redeemed, capped at uint64", async function () {
       const f = await loadFixture(withSession);
       const a = await voucher(f, f.alice, f.sid, usd(10), 50n);
       await f.payPerUse.redeem(a.v, a.sig);
-      // A larger amount with fewer calls pays, but the calls stay at the maximum.
+      // A larger amount with fewer calls pays, but the calls stay at the maximum (and the event says so).
       const b = await voucher(f, f.alice, f.sid, usd(12), 30n);
       await expect(f.payPerUse.redeem(b.v, b.sig))
         .to.emit(f.payPerUse, "VoucherRedeemed")
-        .withArgs(f.sid, usd(12), 30n, netOf(usd(2)), feeOf(usd(2)));
+        .withArgs(f.sid, usd(12), 50n, netOf(usd(2)), feeOf(usd(2)));
       expect((await sessionOf(f, f.sid)).calls).to.equal(50n);
       const c = await voucher(f, f.alice, f.sid, usd(15), 70n);
-      await f.payPerUse.redeem(c.v, c.sig);
+      await expect(f.payPerUse.redeem(c.v, c.sig))
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(f.sid, usd(15), 70n, netOf(usd(3)), feeOf(usd(3)));
       expect((await sessionOf(f, f.sid)).calls).to.equal(70n);
       const d = await voucher(f, f.alice, f.sid, usd(16), 2n ** 64n + 5n);
       await expect(f.payPerUse.redeem(d.v, d.sig))
         .to.emit(f.payPerUse, "VoucherRedeemed")
         .withArgs(f.sid, usd(16), UINT64_MAX, netOf(usd(1)), feeOf(usd(1)));
+      expect((await sessionOf(f, f.sid)).calls).to.equal(UINT64_MAX);
+      // Once at the cap, a voucher with few calls still reports the cap.
+      const e = await voucher(f, f.alice, f.sid, usd(17), 1n);
+      await expect(f.payPerUse.redeem(e.v, e.sig))
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(f.sid, usd(17), UINT64_MAX, netOf(usd(1)), feeOf(usd(1)));
       expect((await sessionOf(f, f.sid)).calls).to.equal(UINT64_MAX);
     });
 
@@ -961,13 +1002,21 @@ describe("PayPerUse sessions", function () {
         (l) => l.address === ppuAddr && f.payPerUse.interface.parseLog(l)?.name === "VoucherRedeemed",
       );
       expect(events.length).to.equal(6);
-      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(
-        feeOf(usd(10)) * 2n + feeOf(usd(20)) + feeOf(usd(30)) + feeOf(usd(15)) + feeOf(usd(5)),
-      );
-      expect(await f.payPerUse.accruedFees(usdgAddr)).to.equal(feeOf(usd(40)));
+      // No fee is booked by redeeming.
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(0n);
+      expect(await f.payPerUse.accruedFees(usdgAddr)).to.equal(0n);
       expect((await sessionOf(f, s1)).redeemed).to.equal(usd(20));
       expect((await sessionOf(f, s2)).redeemed).to.equal(usd(25));
       expect((await sessionOf(f, s2)).calls).to.equal(6n);
+      await expectConservation(f, usdtAddr);
+      await expectConservation(f, usdgAddr);
+      // Settling books each session's fee on its redeemed total.
+      await passEnd(f, s5);
+      for (const sid of [s1, s2, s3, s4, s5]) await f.payPerUse.settleSession(sid);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(
+        feeOf(usd(20)) + feeOf(usd(25)) + feeOf(usd(30)) + feeOf(usd(15)),
+      );
+      expect(await f.payPerUse.accruedFees(usdgAddr)).to.equal(feeOf(usd(40)));
       await expectConservation(f, usdtAddr);
       await expectConservation(f, usdgAddr);
     });
@@ -982,10 +1031,12 @@ describe("PayPerUse sessions", function () {
       await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.payPerUse], [0n, 0n]);
     });
 
-    it("redeems a batch of exactly MAX_BATCH vouchers in one transfer", async function () {
+    it("redeems a batch of exactly MAX_BATCH vouchers in one transfer, the fee taken on the cumulative amount", async function () {
       const f = await loadFixture(withSession);
       expect(await f.payPerUse.MAX_BATCH()).to.equal(MAX_BATCH);
-      const step = usd("0.01");
+      // 9,999 base units a step: 99.99 units of fee each, so per-step rounding would lose 0.99 a step.
+      const step = 9_999n;
+      const total = step * MAX_BATCH;
       const batch = await Promise.all(
         Array.from({ length: Number(MAX_BATCH) }, (_, i) =>
           voucher(f, f.alice, f.sid, step * BigInt(i + 1), BigInt(i + 1)),
@@ -995,11 +1046,33 @@ describe("PayPerUse sessions", function () {
         batch.map((b) => b.v),
         batch.map((b) => b.sig),
       );
-      const perVoucherNet = netOf(step);
-      expect(await payoutsTo(f, tx, f.usdt, f.bob.address)).to.deep.equal([perVoucherNet * MAX_BATCH]);
-      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(feeOf(step) * MAX_BATCH);
+      expect(await payoutsTo(f, tx, f.usdt, f.bob.address)).to.deep.equal([netOf(total)]);
+      expect(feeOf(total)).to.not.equal(feeOf(step) * MAX_BATCH);
+      // Each event reports its share of the cumulative fee; they add up to fee(total).
+      const ppuAddr = await f.payPerUse.getAddress();
+      let fees = 0n;
+      let paid = 0n;
+      for (const log of (await tx.wait())!.logs) {
+        if (log.address !== ppuAddr) continue;
+        const parsed = f.payPerUse.interface.parseLog(log);
+        if (parsed?.name !== "VoucherRedeemed") continue;
+        const i = BigInt(parsed.args.calls);
+        expect(parsed.args.amount).to.equal(step * i);
+        expect(parsed.args.fee).to.equal(feeOf(step * i) - feeOf(step * (i - 1n)));
+        expect(parsed.args.paid).to.equal(netOf(step * i) - netOf(step * (i - 1n)));
+        fees += parsed.args.fee;
+        paid += parsed.args.paid;
+      }
+      expect([fees, paid]).to.deep.equal([feeOf(total), netOf(total)]);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       const s = await sessionOf(f, f.sid);
-      expect([s.redeemed, s.calls]).to.deep.equal([step * MAX_BATCH, MAX_BATCH]);
+      expect([s.redeemed, s.calls]).to.deep.equal([total, MAX_BATCH]);
+      await passEnd(f, f.sid);
+      await expect(f.payPerUse.settleSession(f.sid))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(f.sid, total, feeOf(total), DEPOSIT - total, MAX_BATCH);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(feeOf(total));
+      expect(await f.usdt.balanceOf(ppuAddr)).to.equal(feeOf(total));
     });
 
     it("reverts with PayPerUseBadBatch for an empty batch, more than MAX_BATCH, or mismatched lengths", async function () {
@@ -1042,6 +1115,227 @@ describe("PayPerUse sessions", function () {
     });
   });
 
+  // ================================================================== cumulative fee
+  describe("fee on the cumulative amount", function () {
+    it("ten redeems of 99 units at 1% then settle book exactly fee(990) = 9; the provider gets exactly 990 - 9", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      const ppuAddr = await f.payPerUse.getAddress();
+      const split = await openSession(f, 1_000n);
+      const whole = await openSession(f, 1_000n);
+      // fee(99k) = 0, 1, 2, ..., 9 for k = 1..10: each voucher adds 0 then 1, and pays the rest of its 99.
+      const fees = [0n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n];
+      let received = 0n;
+      for (let k = 1n; k <= 10n; k++) {
+        const a = await voucher(f, f.alice, split, 99n * k, k);
+        const fee = fees[Number(k) - 1];
+        expect(fee).to.equal(feeOf(99n * k) - feeOf(99n * (k - 1n)));
+        const tx = await f.payPerUse.connect(f.bob).redeem(a.v, a.sig);
+        await expect(tx)
+          .to.emit(f.payPerUse, "VoucherRedeemed")
+          .withArgs(split, 99n * k, k, 99n - fee, fee);
+        await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.payPerUse], [99n - fee, -(99n - fee)]);
+        received += 99n - fee;
+        // After every voucher the provider holds exactly redeemed - fee(redeemed).
+        expect(received).to.equal(99n * k - feeOf(99n * k));
+        expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(0n);
+        await expectConservation(f, usdtAddr);
+      }
+      expect(received).to.equal(990n - 9n);
+      // The same 990 units in one voucher pay exactly the same.
+      const b = await voucher(f, f.alice, whole, 990n, 10n);
+      await expect(f.payPerUse.redeem(b.v, b.sig))
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(whole, 990n, 10n, 981n, 9n);
+      expect(await f.usdt.balanceOf(ppuAddr)).to.equal(2n * (1_000n - 981n));
+      await passEnd(f, whole);
+      const settle = await f.payPerUse.settleSession(split);
+      await expect(settle).to.emit(f.payPerUse, "SessionSettled").withArgs(split, 990n, 9n, 10n, 10n);
+      await expect(settle).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [10n, 0n, -10n]);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(9n);
+      await expectConservation(f, usdtAddr);
+      await expect(f.payPerUse.settleSession(whole))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(whole, 990n, 9n, 10n, 10n);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(18n);
+      expect(await f.usdt.balanceOf(ppuAddr)).to.equal(18n);
+      await expect(f.payPerUse.sweepFees(usdtAddr)).to.changeTokenBalances(
+        f.usdt,
+        [f.treasury, f.payPerUse],
+        [18n, -18n],
+      );
+      expect(await f.usdt.balanceOf(ppuAddr)).to.equal(0n);
+    });
+
+    it("after every voucher the provider has received exactly redeemed - fee(redeemed), at the session's own fee", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      await f.payPerUse.setFee(333);
+      const deposit = 10_000_003n;
+      const sid = await openSession(f, deposit);
+      await f.payPerUse.setFee(7); // later changes do not apply to the open session
+      const feeBps = 333n;
+      expect((await sessionOf(f, sid)).feeBps).to.equal(feeBps);
+      // Odd steps, a stale voucher, a repeat, and one above the deposit (capped).
+      const amounts = [1n, 29n, 31n, 30n, 1_001n, 1_001n, 77_777n, 3_333_337n, 3_333_338n, 9_999_999n, 20_000_000n];
+      let redeemed = 0n;
+      let received = 0n;
+      for (const [i, amount] of amounts.entries()) {
+        const a = await voucher(f, f.alice, sid, amount, BigInt(i + 1));
+        const capped = amount < deposit ? amount : deposit;
+        const tx = await f.payPerUse.connect(f.stranger).redeem(a.v, a.sig);
+        if (capped <= redeemed) {
+          await expect(tx).not.to.emit(f.payPerUse, "VoucherRedeemed");
+          await expect(tx).to.changeTokenBalance(f.usdt, f.bob, 0n);
+          continue;
+        }
+        const fee = feeOf(capped, feeBps) - feeOf(redeemed, feeBps);
+        const paid = capped - redeemed - fee;
+        await expect(tx)
+          .to.emit(f.payPerUse, "VoucherRedeemed")
+          .withArgs(sid, capped, BigInt(i + 1), paid, fee);
+        await expect(tx).to.changeTokenBalance(f.usdt, f.bob, paid);
+        redeemed = capped;
+        received += paid;
+        expect(received).to.equal(netOf(redeemed, feeBps));
+        expect((await sessionOf(f, sid)).redeemed).to.equal(redeemed);
+        expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(0n);
+        await expectConservation(f, usdtAddr);
+      }
+      expect(redeemed).to.equal(deposit);
+      await passEnd(f, sid);
+      await expect(f.payPerUse.settleSession(sid))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(sid, deposit, feeOf(deposit, feeBps), 0n, BigInt(amounts.length));
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(feeOf(deposit, feeBps));
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(feeOf(deposit, feeBps));
+      expect(received + feeOf(deposit, feeBps)).to.equal(deposit);
+      await expectConservation(f, usdtAddr);
+    });
+
+    it("accruedFees is unchanged by redeem and redeemMany and grows by exactly fee(redeemed) at settlement", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      // A charge books its fee at once: the baseline.
+      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), ethers.id("baseline"));
+      const base = feeOf(usd(1));
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(base);
+      const s1 = await openSession(f);
+      const s2 = await openSession(f);
+      const s3 = await openSession(f); // nothing redeemed
+      const a = await voucher(f, f.alice, s1, usd("12.345678"), 3n);
+      await expect(f.payPerUse.redeem(a.v, a.sig)).to.changeTokenBalance(f.usdt, f.bob, netOf(usd("12.345678")));
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(base);
+      const batch = [
+        await voucher(f, f.alice, s1, usd("20.000001"), 5n),
+        await voucher(f, f.alice, s2, usd("0.999999"), 1n),
+        await voucher(f, f.alice, s2, usd("7.777777"), 2n),
+      ];
+      await f.payPerUse.redeemMany(
+        batch.map((b) => b.v),
+        batch.map((b) => b.sig),
+      );
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(base);
+      await expectConservation(f, usdtAddr);
+      await passEnd(f, s3);
+      await expect(f.payPerUse.settleSession(s1))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s1, usd("20.000001"), feeOf(usd("20.000001")), usd(100) - usd("20.000001"), 5n);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(base + feeOf(usd("20.000001")));
+      await expectConservation(f, usdtAddr);
+      await expect(f.payPerUse.settleSession(s2))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s2, usd("7.777777"), feeOf(usd("7.777777")), usd(100) - usd("7.777777"), 2n);
+      const booked = base + feeOf(usd("20.000001")) + feeOf(usd("7.777777"));
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(booked);
+      await expect(f.payPerUse.settleSession(s3))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s3, 0n, 0n, usd(100), 0n);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(booked);
+      await expectConservation(f, usdtAddr);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(booked);
+    });
+
+    it("SessionSettled's fee is fee(redeemed) at the snapshotted fee: 0 at a zero fee, 10% at MAX_FEE_BPS", async function () {
+      const f = await loadFixture(deployPayPerUse);
+      const usdtAddr = await f.usdt.getAddress();
+      const maxFee = await f.payPerUse.MAX_FEE_BPS();
+      expect(maxFee).to.equal(1_000n);
+      await f.payPerUse.setFee(0);
+      const free = await openSession(f);
+      await f.payPerUse.setFee(maxFee);
+      const dear = await openSession(f);
+      const amount = usd("33.333339");
+      for (const sid of [free, dear]) {
+        const a = await voucher(f, f.alice, sid, amount, 9n);
+        await f.payPerUse.redeem(a.v, a.sig);
+      }
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(
+        2n * usd(100) - amount - netOf(amount, maxFee),
+      );
+      await expectConservation(f, usdtAddr);
+      await passEnd(f, dear);
+      const t1 = await f.payPerUse.settleSession(free);
+      await expect(t1)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(free, amount, 0n, usd(100) - amount, 9n);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(0n);
+      const t2 = await f.payPerUse.settleSession(dear);
+      await expect(t2)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(dear, amount, feeOf(amount, maxFee), usd(100) - amount, 9n);
+      expect(feeOf(amount, maxFee)).to.equal(3_333_333n);
+      expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(3_333_333n);
+      expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(3_333_333n);
+      await expectConservation(f, usdtAddr);
+    });
+
+    it("VoucherRedeemed reports the session's call count after the voucher (the largest seen), in redeem and redeemMany", async function () {
+      const f = await loadFixture(withSession);
+      const steps: [bigint, bigint, bigint][] = [
+        // [amount, voucher calls, reported calls]
+        [usd(1), 50n, 50n],
+        [usd(2), 30n, 50n],
+        [usd(3), 70n, 70n],
+        [usd(4), 10n, 70n],
+        [usd(5), 0n, 70n],
+      ];
+      for (const [amount, calls, reported] of steps) {
+        const a = await voucher(f, f.alice, f.sid, amount, calls);
+        await expect(f.payPerUse.redeem(a.v, a.sig))
+          .to.emit(f.payPerUse, "VoucherRedeemed")
+          .withArgs(f.sid, amount, reported, netOf(usd(1)), feeOf(usd(1)));
+        expect((await sessionOf(f, f.sid)).calls).to.equal(reported);
+      }
+      // A stale voucher carrying more calls changes nothing.
+      const stale = await voucher(f, f.alice, f.sid, usd(5), 500n);
+      await expect(f.payPerUse.redeem(stale.v, stale.sig)).not.to.emit(f.payPerUse, "VoucherRedeemed");
+      expect((await sessionOf(f, f.sid)).calls).to.equal(70n);
+      // In a batch, each event reports the count after its own voucher.
+      const batch = [await voucher(f, f.alice, f.sid, usd(6), 100n), await voucher(f, f.alice, f.sid, usd(7), 80n)];
+      const tx = await f.payPerUse.redeemMany(
+        batch.map((b) => b.v),
+        batch.map((b) => b.sig),
+      );
+      await expect(tx)
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(f.sid, usd(6), 100n, netOf(usd(1)), feeOf(usd(1)));
+      await expect(tx)
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(f.sid, usd(7), 100n, netOf(usd(1)), feeOf(usd(1)));
+      // The settlement reports and records the largest count.
+      await passEnd(f, f.sid);
+      const settle = await f.payPerUse.settleSession(f.sid);
+      await expect(settle)
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(f.sid, usd(7), feeOf(usd(7)), DEPOSIT - usd(7), 100n);
+      await expect(settle)
+        .to.emit(f.reputation, "CallsRecorded")
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 100n, usd(7), 1n, false);
+      expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(100n);
+    });
+  });
+
   // ================================================================== a long session
   describe("a 1,000-call session", function () {
     it("only the last of 1,000 cumulative vouchers is redeemed: the provider gets exactly the total minus the fee", async function () {
@@ -1068,11 +1362,13 @@ describe("PayPerUse sessions", function () {
       for (const i of [0, 1, 499, 998]) {
         await expect(f.payPerUse.redeem(vouchers[i].v, vouchers[i].sig)).not.to.emit(f.payPerUse, "VoucherRedeemed");
       }
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
       await passEnd(f, f.sid);
       await expect(f.payPerUse.settleSession(f.sid))
         .to.emit(f.payPerUse, "SessionSettled")
-        .withArgs(f.sid, total, DEPOSIT - total, BigInt(CALLS));
+        .withArgs(f.sid, total, usd("0.123"), DEPOSIT - total, BigInt(CALLS));
       expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(BigInt(CALLS));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.123"));
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(usd("0.123"));
       await expectConservation(f, f.usdtAddr);
     });
@@ -1211,11 +1507,12 @@ describe("PayPerUse sessions", function () {
         [f.aliceWallet, f.alice, f.bob, f.bobWallet, f.stranger, f.payPerUse],
         [usd(70), 0n, 0n, 0n, 0n, -usd(70)],
       );
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(30), usd(70), 120n);
+      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(30), usd("0.3"), usd(70), 120n);
       await expect(tx)
         .to.emit(f.reputation, "CallsRecorded")
-        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 120n, usd(30), false);
-      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, usd(30));
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 120n, usd(30), 1n, false);
+      await expect(tx).to.emit(f.reputation, "FeedbackRightGranted").withArgs(f.bobId, f.alice.address, 1n, usd(30));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(usd("0.3"));
       const record = await f.reputation.getRecord(f.bobId);
       expect([record.callsServed, record.settlementsServed]).to.deep.equal([120n, 1n]);
       expect(await rightsOf(f, f.bobId, f.alice.address)).to.deep.equal([1n, usd(30)]);
@@ -1234,11 +1531,13 @@ describe("PayPerUse sessions", function () {
       await expect(f.payPerUse.redeem(a.v, a.sig)).to.changeTokenBalance(f.usdt, f.alice, netOf(usd(10)));
       await passEnd(f, sid);
       const tx = await f.payPerUse.settleSession(sid);
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(10), usd(90), 2n);
+      // Self-dealing changes no record, but the protocol fee is still taken.
+      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(sid, usd(10), usd("0.1"), usd(90), 2n);
       await expect(tx)
         .to.emit(f.reputation, "CallsRecorded")
-        .withArgs(f.aliceId, aliceTwo, await f.usdt.getAddress(), 2n, usd(10), true);
+        .withArgs(f.aliceId, aliceTwo, await f.usdt.getAddress(), 2n, usd(10), 1n, true);
       await expect(tx).not.to.emit(f.reputation, "FeedbackRightGranted");
+      expect(await f.payPerUse.accruedFees(await f.usdt.getAddress())).to.equal(usd("0.1"));
       expect((await f.reputation.getRecord(aliceTwo)).settlementsServed).to.equal(0n);
       expect(await rightsOf(f, aliceTwo, f.alice.address)).to.deep.equal([0n, 0n]);
     });
@@ -1264,13 +1563,14 @@ describe("PayPerUse sessions", function () {
       await passEnd(f, f.sid);
       const tx = await f.payPerUse.settleSession(f.sid);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [DEPOSIT, 0n, -DEPOSIT]);
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, 0n, DEPOSIT, 0n);
+      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, 0n, 0n, DEPOSIT, 0n);
       await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
       await expect(tx).not.to.emit(f.reputation, "FeedbackRightGranted");
       const record = await f.reputation.getRecord(f.bobId);
       expect([record.callsServed, record.settlementsServed]).to.deep.equal([0n, 0n]);
       expect(await rightsOf(f, f.bobId, f.alice.address)).to.deep.equal([0n, 0n]);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(0n);
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(0n);
     });
 
     it("a fully redeemed session settles with nothing to return", async function () {
@@ -1279,10 +1579,11 @@ describe("PayPerUse sessions", function () {
       await f.payPerUse.redeem(a.v, a.sig);
       await passEnd(f, f.sid);
       const tx = await f.payPerUse.settleSession(f.sid);
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, DEPOSIT, 0n, 400n);
+      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, DEPOSIT, feeOf(DEPOSIT), 0n, 400n);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.payPerUse], [0n, 0n]);
       expect(await payoutsTo(f, tx, f.usdt, f.alice.address)).to.deep.equal([]);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(feeOf(DEPOSIT));
+      expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(feeOf(DEPOSIT));
       await expectConservation(f, f.usdtAddr);
     });
 
@@ -1292,10 +1593,10 @@ describe("PayPerUse sessions", function () {
       await f.payPerUse.redeem(a.v, a.sig);
       await passEnd(f, f.sid);
       const tx = await f.payPerUse.settleSession(f.sid);
-      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, usd(5), usd(95), 0n);
+      await expect(tx).to.emit(f.payPerUse, "SessionSettled").withArgs(f.sid, usd(5), usd("0.05"), usd(95), 0n);
       await expect(tx)
         .to.emit(f.reputation, "CallsRecorded")
-        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 1n, usd(5), false);
+        .withArgs(f.aliceId, f.bobId, f.usdtAddr, 1n, usd(5), 1n, false);
     });
 
     it("reverts with PayPerUseSessionSettled the second time", async function () {
@@ -1362,23 +1663,38 @@ describe("PayPerUse sessions", function () {
       const r3 = await voucher(f, f.dave, s3, 123_456_789n + 1_000n, 1n); // capped at the deposit
       await f.payPerUse.redeemMany([r1.v, r2.v, r3.v], [r1.sig, r2.sig, r3.sig]);
       await check();
+      // Redeeming booked no fee: there is nothing to sweep yet.
+      await expect(f.payPerUse.sweepFees(usdtAddr))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseNothingToWithdraw")
+        .withArgs(usdtAddr, f.treasury.address);
       await f.payPerUse.connect(f.alice).topUp(s1, 1_234_567n, 0);
       await check();
-      await f.payPerUse.sweepFees(usdtAddr);
-      await check();
+      // fee(100,000,008) - fee(3,333,333) = 1,000,000 - 33,333: one more than fee(96,666,675) = 966,666.
       const r4 = await voucher(f, f.alice, s1, odd + 1n, 4n);
-      await f.payPerUse.redeem(r4.v, r4.sig);
+      await expect(f.payPerUse.redeem(r4.v, r4.sig))
+        .to.emit(f.payPerUse, "VoucherRedeemed")
+        .withArgs(s1, odd + 1n, 4n, 96_666_675n - 966_667n, 966_667n);
       await check();
       await f.payPerUse.connect(f.alice).requestClose(s1);
       await f.payPerUse.connect(f.alice).requestClose(s2);
       await f.payPerUse.connect(f.dave).requestClose(s3);
       await passEnd(f, s3); // the last to close ends last
-      for (const sid of [s1, s2, s3]) {
-        await f.payPerUse.settleSession(sid);
-        await check();
-      }
+      await expect(f.payPerUse.settleSession(s3))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s3, 123_456_789n, 1_234_567n, 0n, 1n);
+      await check();
+      await expect(f.payPerUse.sweepFees(usdtAddr)).to.changeTokenBalance(f.usdt, f.treasury, 1_234_567n);
+      await check();
+      await expect(f.payPerUse.settleSession(s1))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s1, odd + 1n, 1_000_000n, 1_234_566n, 4n);
+      await check();
+      await expect(f.payPerUse.settleSession(s2))
+        .to.emit(f.payPerUse, "SessionSettled")
+        .withArgs(s2, 9_999_999n, 99_999n, odd - 9_999_999n, 9n);
+      await check();
       const usdt = await expectConservation(f, usdtAddr);
-      expect(usdt).to.deep.equal({ open: 0n, credits: 0n, fees: feeOf(odd + 1n - 3_333_333n) });
+      expect(usdt).to.deep.equal({ open: 0n, credits: 0n, fees: feeOf(odd + 1n) });
       const usdg = await expectConservation(f, usdgAddr);
       expect(usdg).to.deep.equal({ open: 0n, credits: 0n, fees: feeOf(9_999_999n) });
       await f.payPerUse.sweepFees(usdtAddr);
