@@ -113,7 +113,7 @@ interface IPayPerUse {
     /// @param token Payment token (zero: no such session).
     /// @param endsAt Vouchers are redeemable until this time (inclusive); after it the session can
     ///        be settled. Starts at the expiry; a close request brings it forward.
-    /// @param closeGrace Grace period of a close request, snapshotted at opening.
+    /// @param closeGrace Grace period of a close request, snapshotted at opening (at most 30 days).
     /// @param closing Whether a close was requested.
     /// @param settled Whether the session was settled (the rest returned, Reputation recorded).
     /// @param feeBps Protocol fee, snapshotted at opening.
@@ -128,7 +128,7 @@ interface IPayPerUse {
     struct Session {
         address token;
         uint40 endsAt;
-        uint32 closeGrace;
+        uint24 closeGrace;
         bool closing;
         bool settled;
         uint16 feeBps;

@@ -275,7 +275,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         $.sessions[sessionId] = Session({
             token: token,
             endsAt: expiry,
-            closeGrace: $.closeGrace,
+            closeGrace: uint24($.closeGrace), // <= MAX_CLOSE_GRACE < 2^24
             closing: false,
             settled: false,
             feeBps: $.feeBps,
