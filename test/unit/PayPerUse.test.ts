@@ -1216,7 +1216,7 @@ describe("PayPerUse (charges)", function () {
 
     it("reverts with PayPerUseNotYetValid at validAfter and accepts it one second later", async function () {
       const f = await loadFixture(baseFixture);
-      const validAfter = BigInt(await time.latest()) + 100n;
+      const validAfter = (await now()) + 100n;
       const auth = await chargeAuth(f, { validAfter });
       const sig = await signCharge(f.payPerUse, f.alice, auth);
       await time.setNextBlockTimestamp(validAfter);
@@ -1232,7 +1232,7 @@ describe("PayPerUse (charges)", function () {
 
     it("reverts with PayPerUseExpired at validBefore", async function () {
       const f = await loadFixture(baseFixture);
-      const validBefore = BigInt(await time.latest()) + 100n;
+      const validBefore = (await now()) + 100n;
       const auth = await chargeAuth(f, { validBefore });
       const sig = await signCharge(f.payPerUse, f.alice, auth);
       await time.setNextBlockTimestamp(validBefore);
@@ -1243,7 +1243,7 @@ describe("PayPerUse (charges)", function () {
 
     it("accepts an authorisation one second before validBefore", async function () {
       const f = await loadFixture(baseFixture);
-      const validBefore = BigInt(await time.latest()) + 100n;
+      const validBefore = (await now()) + 100n;
       const auth = await chargeAuth(f, { validBefore });
       const sig = await signCharge(f.payPerUse, f.alice, auth);
       await time.setNextBlockTimestamp(validBefore - 1n);
@@ -1560,7 +1560,7 @@ describe("PayPerUse (charges)", function () {
 
     it("reverts with PayPerUseNotYetValid at validAfter", async function () {
       const f = await loadFixture(baseFixture);
-      const validAfter = BigInt(await time.latest()) + 100n;
+      const validAfter = (await now()) + 100n;
       const auth = await upToAuth(f, { validAfter });
       const sig = await signUpTo(f.payPerUse, f.alice, auth);
       await time.setNextBlockTimestamp(validAfter);
