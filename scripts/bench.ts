@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, ignition, network } from "hardhat";
 import MarketModule from "../ignition/modules/Market";
+import { courtRows } from "./bench-court";
 import { AGREEMENT_TYPES, CHARGE_TYPES, VOUCHER_TYPES } from "../tasks/lib/context";
 import {
   AgentRegistry__factory,
@@ -115,6 +116,7 @@ async function main() {
 
   rows.push(...(await escrowRows(sys, [alice, bob, carol])));
   rows.push(...(await payPerUseRows(sys, [alice, bob, carol, reporter])));
+  rows.push(...(await courtRows(sys, alice, bob, 1n, 2n)));
 
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
   const body = rows

@@ -1,5 +1,5 @@
 // market:demo — the marketplace so far, told in numbered chapters on the in-process network.
-// Later chapters (EvaluatorStaking) slot into CHAPTERS below.
+// The court chapters (EvaluatorStaking) come after the PayPerUse ones, before the summary.
 import { MaxUint256, ZeroAddress, ZeroHash, id as keccakId, parseUnits } from "ethers";
 import type { ContractTransactionReceipt } from "ethers";
 import { task } from "hardhat/config";
@@ -16,6 +16,17 @@ import {
   signFunding,
   signVouchers,
 } from "./ppu";
+import {
+  CHOICE_SHARES,
+  type CourtContext,
+  advanceStep,
+  commitVote,
+  courtOf,
+  evaluatorView,
+  fulfilRandomness,
+  revealVote,
+  stakeFor,
+} from "./court";
 import {
   type Context,
   type TokenInfo,
@@ -48,6 +59,7 @@ interface Cast {
   coderKey: HardhatEthersSigner; // the coder's operator key
   stranger: HardhatEthersSigner;
   facilitator: HardhatEthersSigner; // submits signed charges and pays their gas
+  evaluatorOwners: HardhatEthersSigner[]; // own the five evaluator agents of the court chapters
 }
 
 /** What the chapters share; each chapter may add to `agents`. */
@@ -61,6 +73,8 @@ interface Story {
   tasks: { first: bigint; second: bigint; silent: bigint };
   /** The translator's pay-per-use service (translate:en-fr), which the PayPerUse chapters buy. */
   ppuService: bigint;
+  /** The court chapters' evaluators (agent id -> owner), disputed task, case and jury. */
+  court: { evaluators: Map<bigint, HardhatEthersSigner>; taskId: bigint; caseId: bigint; jurors: bigint[] };
   /** Error wording for this story: USDT amounts and named accounts. */
   words: ExplainOptions;
   say(line: string): void;
@@ -790,6 +804,216 @@ const session: Chapter = {
   },
 };
 
+// ------------------------------------------------------------------ court chapters
+
+/** The court, connected to `signer` (the chapters act through the court tasks' own functions). */
+async function courtAs(story: Story, signer: HardhatEthersSigner): Promise<CourtContext> {
+  return courtOf({ ...story.ctx, signer, court: story.ctx.court?.connect(signer) });
+}
+
+const okb = (c: CourtContext, value: bigint) => formatAmount(value, c.asset.decimals, c.asset.symbol);
+
+const evaluatorsStake: Chapter = {
+  title: "Five evaluators stake in the court",
+  async run(story) {
+    const { registry } = story.ctx;
+    const stakes = ["120", "100", "150", "80", "200"];
+    story.say(`EvaluatorStaking is TaskEscrow's arbitrator. Evaluators are agents that stake OKB (here the native`);
+    story.say(
+      `coin); juries are drawn at random in proportion to stake, and every seat locks the case's minimum stake.`,
+    );
+    const rows = [];
+    for (const [i, owner] of story.cast.evaluatorOwners.entries()) {
+      const tx = registry.connect(owner)["register(string)"](`ipfs://evaluator-${i + 1}.json`);
+      const agentId: bigint = findEvent(registry.interface, await confirm(tx), "Registered").agentId;
+      story.court.evaluators.set(agentId, owner);
+      const c = await courtAs(story, owner);
+      await stakeFor(c, agentId, parseUnits(stakes[i], c.asset.decimals));
+      const v = await evaluatorView(c, agentId);
+      rows.push({
+        evaluator: `#${agentId}`,
+        owner: shortAddress(owner.address),
+        staked: v.stakedText,
+        weight: v.weight,
+      });
+    }
+    story.say(`Five owners register an evaluator agent each and stake it (evaluator:stake):`);
+    printTable(rows, { title: "   The pool:" });
+    const c = await courtAs(story, story.cast.stranger);
+    const [first] = story.court.evaluators.keys();
+    await refused(story, "A stranger staking for evaluator #" + first, () =>
+      stakeFor(c, first, parseUnits("10", c.asset.decimals)),
+    );
+  },
+};
+
+const disputeGoesToCourt: Chapter = {
+  title: "A rejected task goes to the court",
+  async run(story) {
+    const { escrow } = story.ctx;
+    const { researcherOwner, translatorWallet } = story.cast;
+    const { researcher, translator } = story.agents;
+    await fund(story, researcherOwner, "100");
+    await fund(story, translatorWallet, "0");
+    const taskId = await postTask(story, researcherOwner, {
+      clientId: researcher,
+      providerId: translator,
+      budget: "100",
+      specURI: "ipfs://legal-contract-fr.md",
+    });
+    const t = await escrow.getTask(taskId);
+    await confirm(escrow.connect(translatorWallet).acceptTask(taskId, t.amount, t.deliveryDuration));
+    await confirm(
+      escrow.connect(translatorWallet).submitWork(taskId, keccakId("ipfs://contract-fr.md"), "ipfs://contract-fr.md"),
+    );
+    await confirm(escrow.connect(researcherOwner).reject(taskId, keccakId("ipfs://review-notes.md")));
+    story.say(`The researcher posts task #${taskId} (translate a 40-page contract, 100.00 USDT); the translator`);
+    story.say(`delivers and the researcher rejects the work: the legal terms are off, it says.`);
+    await confirm(escrow.connect(translatorWallet).raiseDispute(taskId));
+    await confirm(escrow.connect(researcherOwner).payDisputeDeposit(taskId));
+    const { deposit, disputeId } = await escrow.getDispute(taskId);
+    story.court = { ...story.court, taskId, caseId: disputeId };
+    const c = await courtOf(story.ctx);
+    const cs = await c.court.getCase(disputeId);
+    story.say(
+      `The translator disputes, and both parties deposit ${usd(story, deposit)} (${formatBps(t.arbitrationFeeBps)} ` +
+        `of the price): TaskEscrow`,
+    );
+    story.say(
+      `opens case #${disputeId} in the court with a ${usd(story, cs.fee)} fee. The case waits for a jury of ` +
+        `${cs.params.jurySize}; each seat locks ${okb(c, cs.params.minStake)} of a juror's stake.`,
+    );
+  },
+};
+
+const vrfAnswers: Chapter = {
+  title: "The VRF mock answers",
+  async run(story) {
+    const c = await courtAs(story, story.cast.stranger);
+    const asked = await advanceStep(c, story.court.caseId);
+    const [, epoch, , requestId] = await c.court.drawState();
+    story.say(`Anyone may move the court on (dispute:advance). A stranger does: ${asked.what}, so the court`);
+    story.say(`enters its Generating phase (epoch ${epoch}); stakes now wait, and the pool is frozen for the draw.`);
+    story.say(`The Chainlink VRF adapter forwarded request ${requestId} to the coordinator.`);
+    await refused(story, "Drawing the jury before the word arrives", () => c.court.draw(story.court.caseId, 10));
+    const fulfilled = await fulfilRandomness(c);
+    story.say(`On this local network the VRFCoordinatorV2_5Mock fulfils it (vrf:fulfill): the word`);
+    story.say(`${fulfilled.word!.toString(16).slice(0, 16)}… reaches the court, which enters its Drawing phase.`);
+  },
+};
+
+const juryDrawn: Chapter = {
+  title: "The jury is drawn",
+  async run(story) {
+    const c = await courtAs(story, story.cast.stranger);
+    const { caseId } = story.court;
+    const drawn = await advanceStep(c, caseId);
+    const cs = await c.court.getCase(caseId);
+    const round = await c.court.getRound(caseId, cs.round);
+    story.court.jurors = round.jurors.map((j) => BigInt(j));
+    story.say(`The stranger draws case #${caseId}'s jury from the sum tree, in proportion to stake:`);
+    for (const line of drawn.lines.filter((l) => l.startsWith("Seat"))) story.say(`  ${line}`);
+    const passed = await advanceStep(c, caseId);
+    story.say(`Every case of the epoch is seated, so the next step ${passed.what}: the court is back in Staking.`);
+    story.say(`The jurors have until ${formatTimestamp(cs.deadline)} to commit.`);
+  },
+};
+
+/** The votes of the demo's jury: two say 75% to the provider, one 50%. */
+const VOTES = [3, 3, 2];
+
+const jurorsVote: Chapter = {
+  title: "The jurors commit, then reveal",
+  async run(story) {
+    const { caseId, jurors } = story.court;
+    for (const [i, juror] of jurors.entries()) {
+      const c = await courtAs(story, story.court.evaluators.get(juror)!);
+      await commitVote(c, caseId, juror, VOTES[i]);
+    }
+    story.say(`Each juror commits keccak256(case, round, juror, choice, salt) (dispute:commit); the random salts`);
+    story.say(`stay in .court-salts/ on the juror's machine, so nobody sees a vote before the reveal.`);
+    story.say(`The last commit opens the reveal period. The jurors reveal from their salt files (dispute:reveal):`);
+    for (const [i, juror] of jurors.entries()) {
+      const c = await courtAs(story, story.court.evaluators.get(juror)!);
+      const revealed = await revealVote(c, caseId, juror);
+      story.say(`  juror #${juror}: ${CHOICE_SHARES[VOTES[i]]} to the provider`);
+      if (i === jurors.length - 1) {
+        for (const line of revealed.lines.filter((l) => l.startsWith("Round"))) story.say(line);
+      }
+    }
+    const c = await courtOf(story.ctx);
+    const cs = await c.court.getCase(caseId);
+    story.say(
+      `The lower median rules. Either party may appeal to a jury of 7 for ` +
+        `${usd(story, await c.court.appealCost(caseId))} until ${formatTimestamp(cs.deadline)}.`,
+    );
+  },
+};
+
+const rulingPaid: Chapter = {
+  title: "The split ruling is paid",
+  async run(story) {
+    const { researcherOwner, translatorWallet, stranger } = story.cast;
+    const parties: [string, string][] = [
+      ["researcher's wallet (owner)", researcherOwner.address],
+      ["translator's wallet", translatorWallet.address],
+    ];
+    await balances(story, parties);
+    const c = await courtAs(story, stranger);
+    const { appealPeriod } = (await c.court.getCase(story.court.caseId)).params;
+    await story.hre.network.provider.send("evm_increaseTime", [Number(appealPeriod)]);
+    await story.hre.network.provider.send("evm_mine", []);
+    story.say(`Nobody appeals. An hour later the stranger advances the case: the final ruling goes to TaskEscrow.`);
+    const final = await advanceStep(c, story.court.caseId);
+    for (const line of final.lines.filter((l) => l.startsWith("Final") || l.startsWith("TaskEscrow"))) {
+      story.say(line);
+    }
+    story.say(`The deposits follow the same split; the court keeps the fee for its jurors.`);
+    await balances(story, parties);
+  },
+};
+
+const jurorsSettled: Chapter = {
+  title: "Execute settles the jurors",
+  async run(story) {
+    const { caseId, jurors } = story.court;
+    const c = await courtAs(story, story.cast.stranger);
+    const settled = await advanceStep(c, caseId);
+    story.say(`In the Staking phase anyone may settle a ruled round (execute, through dispute:advance): the juror`);
+    story.say(
+      `who voted against the ruling loses ${formatBps((await c.court.getCase(caseId)).params.slashMinorityBps)} of its seat's lock; the others share`,
+    );
+    story.say(`the fee and that slash pro rata to their stake, and Reputation records every vote.`);
+    for (const line of settled.lines) story.say(`  ${line}`);
+    const rows = [];
+    for (const [i, juror] of jurors.entries()) {
+      const v = await evaluatorView(c, juror);
+      const usdtReward = v.rewards.find((r) => r.asset === "USDT");
+      rows.push({
+        juror: `#${juror}`,
+        vote: CHOICE_SHARES[VOTES[i]],
+        staked: v.stakedText,
+        "OKB rewards": v.rewards[0].amountText,
+        "USDT rewards": usdtReward?.amountText ?? "-",
+        "votes (coherent / not)": `${v.votes.coherent} / ${v.votes.incoherent}`,
+      });
+    }
+    printTable(rows, { title: "   The jury after settlement:" });
+    const [winner] = jurors;
+    const owner = story.court.evaluators.get(winner)!;
+    const mine = await courtAs(story, owner);
+    const usdtAddress = story.usdt.address;
+    const amount = await mine.court.rewardsOf(winner, usdtAddress);
+    await confirm(mine.court.claimRewards(winner, usdtAddress));
+    story.say(`Juror #${winner}'s owner claims its ${usd(story, amount)} (evaluator:claim --rewards USDT); its OKB`);
+    story.say(`rewards wait in the court until it claims them too.`);
+    story.say(
+      `Held by the court now: ${okb(c, await c.court.held(ZeroAddress))} of stakes and rewards, ` +
+        `${usd(story, await c.court.held(usdtAddress))} of fees not yet claimed.`,
+    );
+  },
+};
+
 const summary: Chapter = {
   title: "Where things stand",
   async run(story) {
@@ -876,6 +1100,13 @@ export const CHAPTERS: Chapter[] = [
   payPerCall,
   facilitated,
   session,
+  evaluatorsStake,
+  disputeGoesToCourt,
+  vrfAnswers,
+  juryDrawn,
+  jurorsVote,
+  rulingPaid,
+  jurorsSettled,
   summary,
 ];
 
@@ -912,6 +1143,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       coderKey,
       stranger,
       facilitator,
+      evaluatorOwners: signers.slice(10, 15),
     };
     const usdt = await describeToken(ctx, ctx.addresses.tokens.USDT!);
     const names: Record<string, string> = {
@@ -930,6 +1162,7 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       agents: { translator: 0n, researcher: 0n, coder: 0n },
       tasks: { first: 0n, second: 0n, silent: 0n },
       ppuService: 0n,
+      court: { evaluators: new Map(), taskId: 0n, caseId: 0n, jurors: [] },
       words: { decimals: usdt.decimals, symbol: "USDT", tokens: { [usdt.address]: usdt }, names },
       say: (line) => console.log(`   ${line}`),
     };
@@ -946,10 +1179,18 @@ task("market:demo", "Tells the marketplace's story so far on the in-process netw
       `   PayPerUse ${ctx.addresses.payPerUse} (${formatBps(ppuFeeBps)} protocol fee; ${formatPeriod(closeGrace)} ` +
         `grace to close a session)`,
     );
+    if (ctx.court) {
+      const p = await ctx.court.params();
+      console.log(
+        `   Court (EvaluatorStaking) ${ctx.addresses.court} (jury of ${p.jurySize}, ${formatPeriod(p.commitPeriod)} to ` +
+          `commit, ${formatPeriod(p.revealPeriod)} to reveal, ${formatPeriod(p.appealPeriod)} to appeal; VRF mock ` +
+          `${shortAddress(ctx.addresses.vrfCoordinator ?? ZeroAddress)})`,
+      );
+    }
     for (const [i, chapter] of CHAPTERS.entries()) {
       console.log(`\n${i + 1}. ${chapter.title}`);
       await chapter.run(story);
     }
-    console.log("\nThe end (for now): EvaluatorStaking chapters come next.");
+    console.log("\nThe end.");
   }),
 );

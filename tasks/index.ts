@@ -4,4 +4,5 @@ import "./agent";
 import "./reputation";
 import "./task";
 import "./ppu";
+import "./court";
 import "./demo";

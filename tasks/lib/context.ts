@@ -17,7 +17,7 @@ import { types } from "hardhat/config";
 import type { Interface, ContractTransactionReceipt, ContractTransactionResponse, Result } from "ethers";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { AgentRegistry, PayPerUse, Reputation, TaskEscrow } from "../../typechain-types";
+import type { AgentRegistry, EvaluatorStaking, PayPerUse, Reputation, TaskEscrow } from "../../typechain-types";
 
 export const TOKEN_SYMBOLS = ["USDT", "USDG", "OKB"] as const;
 export type TokenSymbol = (typeof TOKEN_SYMBOLS)[number];
@@ -30,6 +30,12 @@ export interface Addresses {
   payPerUse: string;
   /** The Mocks module's test arbitrator, when deployed. */
   arbitrator?: string;
+  /** The court (EvaluatorStaking proxy), when deployed (Market or Court module). */
+  court?: string;
+  /** The court's randomness source (ChainlinkVRFSource), when deployed. */
+  vrfSource?: string;
+  /** The Mocks module's VRF coordinator mock, when deployed. */
+  vrfCoordinator?: string;
   tokens: Partial<Record<TokenSymbol, string>>;
 }
 
@@ -48,6 +54,8 @@ export interface Context {
   reputation: Reputation;
   escrow: TaskEscrow;
   payPerUse: PayPerUse;
+  /** The court, when the deployment has one (court tasks use {@link requireCourt}). */
+  court?: EvaluatorStaking;
 }
 
 /** Options every task shares. */
@@ -107,12 +115,23 @@ async function readIgnitionDeployment(hre: HardhatRuntimeEnvironment): Promise<A
   }
   const tokens: Addresses["tokens"] = {};
   for (const symbol of TOKEN_SYMBOLS) if (deployed[`Mocks#${symbol}`]) tokens[symbol] = deployed[`Mocks#${symbol}`];
-  return { registry, reputation, escrow, payPerUse, arbitrator: deployed["Mocks#Arbitrator"], tokens };
+  return {
+    registry,
+    reputation,
+    escrow,
+    payPerUse,
+    arbitrator: deployed["Mocks#Arbitrator"],
+    court: deployed["Market#EvaluatorStaking"] ?? deployed["Court#EvaluatorStaking"],
+    vrfSource: deployed["Market#VRFSource"] ?? deployed["Court#VRFSource"],
+    vrfCoordinator: deployed["Mocks#VRFCoordinator"],
+    tokens,
+  };
 }
 
 /** Tests revert snapshots: a cached deployment may have vanished, or another contract may sit there. */
 async function stillDeployed(hre: HardhatRuntimeEnvironment, a: Addresses): Promise<boolean> {
   const all = [a.registry, a.reputation, a.escrow, a.payPerUse, ...Object.values(a.tokens)];
+  for (const optional of [a.court, a.vrfSource, a.vrfCoordinator]) if (optional) all.push(optional);
   for (const address of all) if ((await hre.ethers.provider.getCode(address)) === "0x") return false;
   try {
     const { AgentRegistry__factory } = await import("../../typechain-types");
@@ -131,6 +150,9 @@ async function deployInProcess(hre: HardhatRuntimeEnvironment): Promise<Addresse
     escrow: await market.escrow.getAddress(),
     payPerUse: await market.payPerUse.getAddress(),
     arbitrator: await market.arbitrator.getAddress(),
+    court: await market.court.getAddress(),
+    vrfSource: await market.vrfSource.getAddress(),
+    vrfCoordinator: await market.vrfCoordinator.getAddress(),
     tokens: {
       USDT: await market.usdt.getAddress(),
       USDG: await market.usdg.getAddress(),
@@ -173,8 +195,13 @@ export async function getContext(
 ): Promise<Context> {
   const addresses = await getAddresses(hre, opts);
   const signer = await resolveSigner(hre, from);
-  const { AgentRegistry__factory, PayPerUse__factory, Reputation__factory, TaskEscrow__factory } =
-    await import("../../typechain-types");
+  const {
+    AgentRegistry__factory,
+    EvaluatorStaking__factory,
+    PayPerUse__factory,
+    Reputation__factory,
+    TaskEscrow__factory,
+  } = await import("../../typechain-types");
   return {
     hre,
     addresses,
@@ -183,7 +210,17 @@ export async function getContext(
     reputation: Reputation__factory.connect(addresses.reputation, signer),
     escrow: TaskEscrow__factory.connect(addresses.escrow, signer),
     payPerUse: PayPerUse__factory.connect(addresses.payPerUse, signer),
+    court: addresses.court ? EvaluatorStaking__factory.connect(addresses.court, signer) : undefined,
   };
+}
+
+/** The court of the context, or a plain error when this network's deployment has none. */
+export function requireCourt(ctx: Context): EvaluatorStaking {
+  if (ctx.court) return ctx.court;
+  throw new Error(
+    `There is no court (EvaluatorStaking) in the deployment on network ${ctx.hre.network.name}: deploy the ` +
+      `Market module (local networks, X Layer testnet) or the Court module first.`,
+  );
 }
 
 // ------------------------------------------------------------------ transactions

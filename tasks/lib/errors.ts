@@ -278,6 +278,104 @@ export const SENTENCES: Record<string, Sentence> = {
   ERC1967InvalidImplementation: (a, f) => `Refused: ${f.addr(a.implementation)} is not a contract implementation.`,
   ERC1967NonPayable: () => `Refused: this call may not carry native currency.`,
 
+  // ---------------------------------------------------------------- EvaluatorStaking (the court)
+  EvaluatorStakingZeroAmount: () => `Refused: an amount of zero.`,
+  EvaluatorStakingBadValue: (a, f) =>
+    `Refused: ${f.amount(a.value)} of native coin was sent with a stake of ${f.amount(a.amount)}; stakes in the ` +
+    `native coin must send exactly the amount, stakes in a token must send none.`,
+  EvaluatorStakingNotAuthorized: (a, f) =>
+    `Refused: ${f.addr(a.account)} may not act for agent #${a.agentId}: it is neither the agent's owner, its wallet ` +
+    `nor an active operator.`,
+  EvaluatorStakingWrongPhase: (a) =>
+    `Refused: the court is in its ${phaseName(a.phase)} phase, in which this is not possible (stakes leave and ` +
+    `jurors are settled in the Staking phase, juries are drawn in the Drawing phase; dispute:advance moves it on).`,
+  EvaluatorStakingInsufficientFreeStake: (a, f) =>
+    `Refused: agent #${a.agentId} has ${f.amount(a.free)} of free stake (staked and not locked by jury seats), ` +
+    `less than the ${f.amount(a.amount)} asked.`,
+  EvaluatorStakingStakeTooLarge: (a, f) =>
+    `Refused: agent #${a.agentId}'s stake would reach ${f.amount(a.total)}, above the cap of ${f.amount(a.cap)} ` +
+    `per evaluator.`,
+  EvaluatorStakingNoUnstake: (a) => `Refused: agent #${a.agentId} has no open unstake request.`,
+  EvaluatorStakingUnstakeNotReady: (a, f) =>
+    `Refused: agent #${a.agentId}'s unstaked amount can be claimed from ${f.time(a.unstakeAt)}, not before.`,
+  EvaluatorStakingNothingToClaim: (a, f) =>
+    `Refused: ${BigInt(a.agentId) === 0n ? "the protocol" : `agent #${a.agentId}`} has no rewards to claim in ` +
+    `${BigInt(a.asset) === 0n ? "the native coin" : f.token(a.asset)}.`,
+  EvaluatorStakingTransferFailed: (a, f) =>
+    `Refused: the payment of ${f.amount(a.amount)} in native coin to ${f.addr(a.to)} failed (the receiver rejects it).`,
+  EvaluatorStakingTransferMismatch: (a, f) =>
+    `Refused: the court received ${f.tokenAmount(a.token, a.received)} instead of ` +
+    `${f.tokenAmount(a.token, a.expected)}; tokens that take a fee on transfer are not supported.`,
+  EvaluatorStakingPoolFull: () =>
+    `Refused: the court's pool is full (every sum-tree leaf is taken); no new evaluator can join.`,
+  SortitionTreeOverflow: () =>
+    `Refused: this stake would take a group of the court's sum tree above 42.9 million OKB of weight.`,
+  SortitionTreeBadLeaf: (a) => `Refused: sum-tree leaf ${a.leaf} is outside the tree (32,768 leaves).`,
+  EvaluatorStakingEmptyPool: () =>
+    `Refused: no evaluator has stake in the pool, so no jury can be drawn; evaluators stake first (evaluator:stake).`,
+  EvaluatorStakingNoCaseWaiting: () => `Refused: no case waits for a jury, so there is no randomness to ask for.`,
+  EvaluatorStakingTooEarly: (a, f) =>
+    BigInt(a.time) < 1_000_000_000n
+      ? `Refused: too early; this works from block ${a.time} on.`
+      : `Refused: too early; this works only after ${f.time(a.time)}.`,
+  EvaluatorStakingNotRandomnessSource: (a, f) =>
+    `Refused: only the court's randomness source may deliver randomness, not ${f.addr(a.caller)}.`,
+  EvaluatorStakingUnknownCase: (a) => `Case #${a.caseId} does not exist in the court.`,
+  EvaluatorStakingWrongStatus: (a) =>
+    `Refused: case #${a.caseId} is ${caseStatusWords(a.status)}, when this is not possible.`,
+  EvaluatorStakingNotDrawable: (a) =>
+    `Refused: case #${a.caseId} started waiting during draw epoch ${a.markEpoch}, so its jury is drawn with the next ` +
+    `epoch's random word, not epoch ${a.epoch}'s.`,
+  EvaluatorStakingDeadlinePassed: (a, f) =>
+    `Refused: case #${a.caseId}'s period ended at ${f.time(a.deadline)}; move the case on first (dispute:advance).`,
+  EvaluatorStakingDeadlineNotPassed: (a, f) =>
+    BigInt(a.deadline) === 0n
+      ? `Refused: case #${a.caseId} has no deadline to pass now (it waits for its jury, or its ruling is final).`
+      : `Refused: case #${a.caseId}'s current period runs until ${f.time(a.deadline)}; it moves on only after that.`,
+  EvaluatorStakingNotJuror: (a) =>
+    `Refused: agent #${a.agentId} does not sit on the jury of case #${a.caseId}, round ${a.round}.`,
+  EvaluatorStakingAlreadyCommitted: (a) =>
+    `Refused: juror #${a.agentId} already committed its vote in case #${a.caseId}.`,
+  EvaluatorStakingNotCommitted: (a) =>
+    `Refused: juror #${a.agentId} committed no vote in case #${a.caseId}, so it has nothing to reveal.`,
+  EvaluatorStakingAlreadyRevealed: (a) =>
+    `Refused: juror #${a.agentId} already revealed its vote in case #${a.caseId}.`,
+  EvaluatorStakingRevealMismatch: (a) =>
+    `Refused: this choice and salt do not match juror #${a.agentId}'s commitment in case #${a.caseId}.`,
+  EvaluatorStakingEmptyCommit: () => `Refused: the commitment is empty.`,
+  EvaluatorStakingBadChoice: (a) =>
+    `Refused: choice ${a.choice} is not one of 0 to 4 (the provider's share: 0%, 25%, 50%, 75% or 100%).`,
+  EvaluatorStakingBadChoices: (a) => `Refused: the court rules on exactly 5 choices, not ${a.choices}.`,
+  EvaluatorStakingNotParty: (a) =>
+    `Refused: agent #${a.agentId} is not a party of case #${a.caseId}; only its client or its provider may appeal.`,
+  EvaluatorStakingMaxRounds: (a) =>
+    `Refused: case #${a.caseId} has had all the ${a.maxRounds} rounds it may have; its ruling cannot be appealed.`,
+  EvaluatorStakingRoundOpen: (a) =>
+    `Refused: round ${a.round} of case #${a.caseId} has no ruling yet, so its jurors cannot be settled.`,
+  EvaluatorStakingRoundSettled: (a) =>
+    `Refused: every juror of round ${a.round} of case #${a.caseId} was already settled.`,
+  EvaluatorStakingBadParams: () => `Refused: a court parameter or timing is outside its hard bounds.`,
+
+  // ---------------------------------------------------------------- ChainlinkVRFSource and Chainlink VRF
+  ChainlinkVRFSourceNotConsumer: (a, f) =>
+    `Refused: only the court may ask the VRF adapter for randomness, not ${f.addr(a.caller)}.`,
+  ChainlinkVRFSourceBadConfig: () =>
+    `Refused: the VRF configuration is out of bounds (a key hash, 1 to 200 confirmations, 50,000 to 2,500,000 ` +
+    `callback gas).`,
+  ChainlinkVRFSourceNothingToRedeliver: (a) =>
+    `Refused: no undelivered random word is kept for request ${a.requestId}.`,
+  OnlyCoordinatorCanFulfill: (a, f) =>
+    `Refused: only the VRF coordinator ${f.addr(a.want)} may fulfil randomness, not ${f.addr(a.have)}.`,
+  OnlyOwnerOrCoordinator: (a, f) =>
+    `Refused: only the adapter's owner ${f.addr(a.owner)} or its coordinator may do this, not ${f.addr(a.have)}.`,
+  ZeroAddress: () => `Refused: the zero address was given where a real address is required.`,
+  InvalidRequest: () => `Refused: the VRF coordinator knows no pending request with this id (already fulfilled?).`,
+  InvalidRandomWords: () => `Refused: the number of random words does not match the request.`,
+  InvalidSubscription: () => `Refused: the VRF subscription does not exist.`,
+  InsufficientBalance: () => `Refused: the VRF subscription's balance cannot pay for the request; fund it.`,
+  InvalidConsumer: (a, f) =>
+    `Refused: ${f.addr(a.consumer)} is not a consumer of VRF subscription ${a.subId}; add it to the subscription.`,
+
   // ---------------------------------------------------------------- mocks
   MockStablecoinAuthorizationNotYetValid: (a, f) =>
     `Refused: the transfer authorisation is valid only after ${f.time(a.validAfter)}.`,
@@ -307,6 +405,10 @@ const ABI_SOURCES = [
   "ServiceCatalog__factory",
   "TaskEscrow__factory",
   "PayPerUse__factory",
+  "EvaluatorStaking__factory",
+  "JuryLogic__factory",
+  "ChainlinkVRFSource__factory",
+  "VRFCoordinatorV2_5Mock__factory",
   "ERC1967Proxy__factory",
   "MockStablecoin__factory",
   "MockOKB__factory",
@@ -362,6 +464,27 @@ const PANICS: Record<number, string> = {
   0x32: "an array index out of bounds",
   0x41: "too much memory allocated",
 };
+
+const PHASES = ["Staking", "Generating", "Drawing"];
+
+/** IEvaluatorStaking.Phase as its name. */
+function phaseName(phase: bigint | number): string {
+  return PHASES[Number(phase)] ?? `phase ${phase}`;
+}
+
+const CASE_STATUS_WORDS = [
+  "unknown",
+  "waiting for its jury to be drawn",
+  "in its commit period",
+  "in its reveal period",
+  "in its appeal period",
+  "ruled for good",
+];
+
+/** IEvaluatorStaking.CaseStatus in words. */
+function caseStatusWords(status: bigint | number): string {
+  return CASE_STATUS_WORDS[Number(status)] ?? `in status ${status}`;
+}
 
 /** The first revert data found in an error from ethers or the Hardhat provider. */
 export function findRevertData(err: unknown, depth = 0): string | undefined {

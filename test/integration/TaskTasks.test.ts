@@ -399,6 +399,8 @@ describe("Task tasks (TaskEscrow CLI)", function () {
     });
 
     it("task:dispute (both deposits), task:evidence and a ruling settle the task", async function () {
+      // This test drives the ruling by hand: the test arbitrator stands in for the court.
+      await ctx.escrow.connect(signers[0]).setArbitrator(ctx.addresses.arbitrator!);
       const before = [await balance(1), await balance(2)];
       const id = await submitted();
       await run("task:reject", { task: id, from: "1" });
