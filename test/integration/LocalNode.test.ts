@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, dataSlice, getAddress } from "ethers";
-import { AgentRegistry__factory, TaskEscrow__factory } from "../../typechain-types";
+import { AgentRegistry__factory, EvaluatorStaking__factory, TaskEscrow__factory } from "../../typechain-types";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CHAIN_ID = 31338; // not 31337: a node of its own, never mistaken for the in-process network
@@ -204,6 +204,9 @@ describe("Local node (anvil): deploy and operate through the CLI @local-node", f
       "Mocks#USDT",
       "Mocks#USDG",
       "Mocks#OKB",
+      "Mocks#VRFCoordinator",
+      "Market#EvaluatorStaking",
+      "Market#VRFSource",
     ]) {
       expect(addresses[key], key).to.match(/^0x[0-9a-fA-F]{40}$/);
       expect(await provider!.getCode(addresses[key]), `code at ${key}`).to.not.equal("0x");
@@ -212,7 +215,10 @@ describe("Local node (anvil): deploy and operate through the CLI @local-node", f
     const escrow = TaskEscrow__factory.connect(addresses["System#TaskEscrow"], provider!);
     expect(await escrow.minBudget(addresses["Mocks#USDT"])).to.equal(1_000_000n);
     expect(await escrow.minBudget(addresses["Mocks#USDG"])).to.equal(1_000_000n);
-    expect((await escrow.config())[3]).to.equal(addresses["Mocks#Arbitrator"]);
+    // The court is TaskEscrow's arbitrator, and its VRF adapter a consumer of the mock's subscription.
+    expect((await escrow.config())[3]).to.equal(addresses["Market#EvaluatorStaking"]);
+    const court = EvaluatorStaking__factory.connect(addresses["Market#EvaluatorStaking"], provider!);
+    expect((await court.contracts())[2]).to.equal(addresses["Market#VRFSource"]);
   });
 
   it("agent:register --json registers agent #1, owned by account 0", async function () {

@@ -365,7 +365,14 @@ describe("Tasks", function () {
         "4. The researcher's owner authorises a hot key",
         "5. The hot key spends, and the policy holds",
         "6. A completed task earns a rating",
-        "15. Where things stand",
+        "15. Five evaluators stake in the court",
+        "16. A rejected task goes to the court",
+        "17. The VRF mock answers",
+        "18. The jury is drawn",
+        "19. The jurors commit, then reveal",
+        "20. The split ruling is paid",
+        "21. Execute settles the jurors",
+        "22. Where things stand",
       ]) {
         expect(out).to.contain(heading);
       }
@@ -385,7 +392,8 @@ describe("Tasks", function () {
       expect(out).to.contain("SPENDER_ROLE");
       expect(out).to.contain("REPORTER_ROLE");
       expect(out).to.contain("Agents:");
-      expect(out).to.match(/│ #1\s+│ 0x[0-9a-fA-F]{40} │ 0x[0-9a-fA-F]{40} │ no\s+│ 1\s+│ 95\.00% │/);
+      // The translator's score after its tasks, charges and the court's 75% split (chapters 6-21).
+      expect(out).to.match(/│ #1\s+│ 0x[0-9a-fA-F]{40} │ 0x[0-9a-fA-F]{40} │ no\s+│ 1\s+│ 85\.50% │/);
       expect(out).to.contain("Operator policies:");
       // The revoked key lost its limits with its authorisation; the coder's key has 25 of 50 left.
       expect(out).to.match(
@@ -425,7 +433,14 @@ describe("Tasks", function () {
         "12. Pay-per-use: the researcher pays the translator per request",
         "13. A signed charge, submitted by a facilitator",
         "14. A session: 1,000 calls, one redemption",
-        "15. Where things stand",
+        "15. Five evaluators stake in the court",
+        "16. A rejected task goes to the court",
+        "17. The VRF mock answers",
+        "18. The jury is drawn",
+        "19. The jurors commit, then reveal",
+        "20. The split ruling is paid",
+        "21. Execute settles the jurors",
+        "22. Where things stand",
       ]) {
         expect(out).to.contain(heading);
       }
@@ -473,9 +488,10 @@ describe("Tasks", function () {
       expect(out).to.contain(
         "The researcher's owner holds 6 unused rights to rate the translator: one per charge (from the sync),",
       );
-      expect(out.match(/USDT balances:/g)).to.have.length(9);
-      expect(out).to.match(/│ #2\s+│ direct\s+│ #2\s+│ #1\s+│ Closed\s+│ 40\.00 USDT │/);
-      expect(out).to.contain("The end (for now): EvaluatorStaking chapters come next.");
+      expect(out.match(/USDT balances:/g)).to.have.length(11);
+      expect(out).to.match(/│ #2\s+│ direct\s+│ #2\s+│ #1\s+│ Closed\s+│ 40\.00 USDT\s+│/);
+      expect(out).to.match(/│ #7\s+│ direct\s+│ #2\s+│ #1\s+│ Resolved\s+│ 100\.00 USDT │/);
+      expect(out).to.contain("The end.");
     });
   });
 });
