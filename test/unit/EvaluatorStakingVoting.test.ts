@@ -482,6 +482,23 @@ describe("EvaluatorStaking: voting", function () {
   });
 
   describe("appeal", function () {
+    it("a case without an arbitration fee is appealed for free: no token moves", async function () {
+      const f = await loadFixture(eightEvaluators);
+      await f.escrow.setFees(100, 0); // no dispute deposits for tasks posted from now on
+      const { caseId } = await openCase(f);
+      expect((await f.court.getCase(caseId)).fee).to.equal(0n);
+      await fulfilRandomness(f);
+      const jurors = await drawJury(f, caseId);
+      await f.court.passPhase();
+      await vote(f, caseId, jurors, [Choice.P0, Choice.P0, Choice.P0]);
+      await revealAll(f, caseId, jurors, [Choice.P0, Choice.P0, Choice.P0]);
+      expect(await f.court.appealCost(caseId)).to.equal(0n);
+      const tx = f.court.connect(f.bob).appeal(caseId, f.bobId);
+      await expect(tx).to.emit(f.court, "Appealed").withArgs(caseId, 1n, f.bobId, f.bob.address, 0n, 7n);
+      await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.court], [0n, 0n]);
+      expect((await f.court.getCase(caseId)).status).to.equal(CaseStatus.Drawing);
+    });
+
     it("takes appealCost from the caller and opens a round of 2n + 1 jurors (Appealed)", async function () {
       const f = await loadFixture(ruled);
       await f.usdt.connect(f.alice).approve(await f.court.getAddress(), ethers.MaxUint256);
