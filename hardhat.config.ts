@@ -6,6 +6,7 @@ import "@nomicfoundation/hardhat-toolbox";
 import "@openzeppelin/hardhat-upgrades";
 import "hardhat-contract-sizer";
 import "./tasks";
+import "./tasks/lib/build-info-cache";
 
 const SOLC_VERSION = "0.8.30";
 

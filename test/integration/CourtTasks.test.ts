@@ -1,49 +1,15 @@
 import { expect } from "chai";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { format } from "node:util";
 import hre from "hardhat";
 import { ErrorFragment, Interface, ZeroAddress } from "ethers";
 import { type SnapshotRestorer, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { type Context, formatTimestamp, getContext } from "../../tasks/lib/context";
 import { SENTENCES, errorInterface, explain } from "../../tasks/lib/errors";
 import { MockStablecoin__factory } from "../../typechain-types";
+import { capture, run, json, failure } from "../fixtures/tasks";
 
 const { ethers } = hre;
-
-/** Runs `fn` with console.log captured; returns what it printed and what it returned. */
-async function capture<T>(fn: () => Promise<T>): Promise<{ out: string; result: T }> {
-  const lines: string[] = [];
-  const original = console.log;
-  console.log = (...args: unknown[]) => lines.push(format(...args));
-  try {
-    const result = await fn();
-    return { out: lines.join("\n"), result };
-  } finally {
-    console.log = original;
-  }
-}
-
-/** Runs a task quietly. */
-async function run<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}): Promise<T> {
-  return (await capture(() => hre.run(name, args) as Promise<T>)).result;
-}
-
-/** Runs a task with --json and parses what it printed (bigints come back as strings). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function json(name: string, args: Record<string, unknown> = {}): Promise<any> {
-  return JSON.parse((await capture(() => hre.run(name, { ...args, json: true }))).out);
-}
-
-/** The message a task fails with (and fails the test when it succeeds). */
-async function failure(name: string, args: Record<string, unknown>): Promise<string> {
-  try {
-    await run(name, args);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  expect.fail(`${name} was expected to fail`);
-}
 
 const usdt = (n: string) => ethers.parseUnits(n, 6);
 const okb = (n: string) => ethers.parseEther(n);

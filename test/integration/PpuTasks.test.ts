@@ -2,7 +2,6 @@ import { expect } from "chai";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { format } from "node:util";
 import hre from "hardhat";
 import { ErrorFragment, Interface, id as keccakId } from "ethers";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
@@ -10,41 +9,9 @@ import { type Context, getContext, toJson } from "../../tasks/lib/context";
 import { signVouchers } from "../../tasks/ppu";
 import { SENTENCES, errorInterface, explain } from "../../tasks/lib/errors";
 import { MockStablecoin__factory } from "../../typechain-types";
+import { capture, run, json, failure } from "../fixtures/tasks";
 
 const { ethers } = hre;
-
-/** Runs `fn` with console.log captured; returns what it printed and what it returned. */
-async function capture<T>(fn: () => Promise<T>): Promise<{ out: string; result: T }> {
-  const lines: string[] = [];
-  const original = console.log;
-  console.log = (...args: unknown[]) => lines.push(format(...args));
-  try {
-    const result = await fn();
-    return { out: lines.join("\n"), result };
-  } finally {
-    console.log = original;
-  }
-}
-
-/** Runs a task quietly. */
-async function run<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}): Promise<T> {
-  return (await capture(() => hre.run(name, args) as Promise<T>)).result;
-}
-
-/** What a task prints with --json, parsed. */
-async function json<T = Record<string, any>>(name: string, args: Record<string, unknown> = {}): Promise<T> {
-  return JSON.parse((await capture(() => hre.run(name, { ...args, json: true }))).out);
-}
-
-/** The message a task fails with (and fails the test when it succeeds). */
-async function failure(name: string, args: Record<string, unknown>): Promise<string> {
-  try {
-    await run(name, args);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  expect.fail(`${name} was expected to fail`);
-}
 
 const usdt = (n: string) => ethers.parseUnits(n, 6);
 

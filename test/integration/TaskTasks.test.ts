@@ -1,41 +1,13 @@
 import { expect } from "chai";
-import { format } from "node:util";
 import hre from "hardhat";
 import { ErrorFragment, Interface, id as keccakId } from "ethers";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { type Context, formatTimestamp, getContext, parsePeriod } from "../../tasks/lib/context";
 import { SENTENCES, errorInterface, explain } from "../../tasks/lib/errors";
 import { MockArbitrator__factory, MockStablecoin__factory } from "../../typechain-types";
+import { capture, run, failure } from "../fixtures/tasks";
 
 const { ethers } = hre;
-
-/** Runs `fn` with console.log captured; returns what it printed and what it returned. */
-async function capture<T>(fn: () => Promise<T>): Promise<{ out: string; result: T }> {
-  const lines: string[] = [];
-  const original = console.log;
-  console.log = (...args: unknown[]) => lines.push(format(...args));
-  try {
-    const result = await fn();
-    return { out: lines.join("\n"), result };
-  } finally {
-    console.log = original;
-  }
-}
-
-/** Runs a task quietly. */
-async function run<T = Record<string, unknown>>(name: string, args: Record<string, unknown> = {}): Promise<T> {
-  return (await capture(() => hre.run(name, args) as Promise<T>)).result;
-}
-
-/** The message a task fails with (and fails the test when it succeeds). */
-async function failure(name: string, args: Record<string, unknown>): Promise<string> {
-  try {
-    await run(name, args);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  expect.fail(`${name} was expected to fail`);
-}
 
 const usdt = (n: string) => ethers.parseUnits(n, 6);
 const DAY = 86_400;
