@@ -6,8 +6,8 @@ import { HardhatArtifactResolver } from "@nomicfoundation/hardhat-ignition/helpe
  * Hardhat Ignition reads and parses the whole build-info file (17 MB with viaIR) once per contract
  * it deploys, even on the in-process network, where it then drops it. That made one deployment of
  * the Market module cost ~7 s of JSON parsing, and the test suite deploys it hundreds of times.
- * Here each build-info file is parsed once per process. Its name is a hash of its content, so a
- * recompilation in the same process gets a new file and a new parse: nothing stale is ever served.
+ * Here each build-info file is parsed once per process. Its name is a hash of the compiler input,
+ * so a recompilation in the same process gets a new file and a new parse: nothing stale is served.
  */
 type Resolver = {
   _resolvePath(contractName: string): Promise<string | undefined>;
