@@ -18,7 +18,7 @@ const HOUR = 3_600;
 /** Evaluators are owned by these local accounts (1 and 2 own the client and the provider). */
 const EVALUATOR_SIGNERS = [10, 11, 12, 13, 14];
 
-describe("Court tasks (EvaluatorStaking CLI)", function () {
+describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
   let ctx: Context;
   let signers: Awaited<ReturnType<typeof ethers.getSigners>>;
   let snapshot: SnapshotRestorer;

@@ -15,7 +15,7 @@ const { ethers } = hre;
 
 const usdt = (n: string) => ethers.parseUnits(n, 6);
 
-describe("PayPerUse tasks (ppu:* CLI)", function () {
+describe("PayPerUse tasks (ppu:* CLI) @cli", function () {
   let ctx: Context;
   let signers: Awaited<ReturnType<typeof ethers.getSigners>>;
   let tmp: string;

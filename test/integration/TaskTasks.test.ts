@@ -25,7 +25,7 @@ const REFUNDED = 9n;
 const RESOLVED = 10n;
 const CLOSED = 11n;
 
-describe("Task tasks (TaskEscrow CLI)", function () {
+describe("Task tasks (TaskEscrow CLI) @cli", function () {
   let ctx: Context;
   let signers: Awaited<ReturnType<typeof ethers.getSigners>>;
   // Agents, re-registered for every test: the client is owned by account 1, bob by 2, carol by 3.
