@@ -23,6 +23,8 @@ import {
   type TokenInfo,
   CHARGE_TYPES,
   FUNDING,
+  PERMIT_TYPES,
+  RECEIVE_TYPES,
   TOKEN_SYMBOLS,
   VOUCHER_TYPES,
   chainNow,
@@ -99,27 +101,6 @@ export interface SignedVoucher {
 
 /** Most vouchers in one redeemMany (PayPerUse.MAX_BATCH); more are sent in several transactions. */
 const MAX_BATCH = 256;
-
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
-
-const RECEIVE_TYPES = {
-  ReceiveWithAuthorization: [
-    { name: "from", type: "address" },
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "nonce", type: "bytes32" },
-  ],
-};
 
 // ------------------------------------------------------------------ helpers
 

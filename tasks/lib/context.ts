@@ -339,6 +339,29 @@ export const VOUCHER_TYPES = {
   ],
 };
 
+/** EIP-2612 Permit type (domain: the token's own). */
+export const PERMIT_TYPES = {
+  Permit: [
+    { name: "owner", type: "address" },
+    { name: "spender", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+/** EIP-3009 ReceiveWithAuthorization type (domain: the token's own). */
+export const RECEIVE_TYPES = {
+  ReceiveWithAuthorization: [
+    { name: "from", type: "address" },
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+};
+
 /** IPayPerUse.Funding. */
 export const FUNDING = { Allowance: 0, Permit: 1, ReceiveWithAuthorization: 2 } as const;
 

@@ -10,6 +10,8 @@ import {
   CHARGE_TYPES,
   UP_TO_TYPES,
   VOUCHER_TYPES,
+  PERMIT_TYPES,
+  RECEIVE_TYPES,
   FUNDING,
   DAY,
   HOUR,
@@ -67,25 +69,6 @@ const UINT96_MAX = (1n << 96n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
 const UINT32_MAX = (1n << 32n) - 1n;
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
-const RECEIVE_TYPES = {
-  ReceiveWithAuthorization: [
-    { name: "from", type: "address" },
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "nonce", type: "bytes32" },
-  ],
-};
 const abi = ethers.AbiCoder.defaultAbiCoder();
 
 /**

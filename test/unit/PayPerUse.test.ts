@@ -18,7 +18,9 @@ import {
   CLOSE_GRACE,
   DAY,
   FUNDING,
+  PERMIT_TYPES,
   PPU_FEE_BPS,
+  RECEIVE_TYPES,
   REQUEST,
   UNIT_PRICE,
   UP_TO_TYPES,
@@ -57,27 +59,6 @@ const UP_TO_TYPE =
 const VOUCHER_TYPE = "Voucher(uint256 sessionId,uint256 amount,uint256 calls)";
 /** ERC-7201 slot of PayPerUseStorage (see PayPerUse.sol). */
 const STORAGE_LOCATION = 0x1143823913336009b6ff0e409f618278c1262e99862f8ebe1034035b98831b00n;
-
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
-
-const RECEIVE_TYPES = {
-  ReceiveWithAuthorization: [
-    { name: "from", type: "address" },
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "nonce", type: "bytes32" },
-  ],
-};
 
 const coder = ethers.AbiCoder.defaultAbiCoder();
 
