@@ -47,6 +47,7 @@ import {
   withCommonParams,
 } from "./lib/context";
 import { type ExplainOptions, PlainError, plainly, withPlainErrors } from "./lib/errors";
+import { withdrawTask } from "./lib/withdraw";
 
 /** IPayPerUse.ChargeAuthorization. */
 export interface ChargeAuthorization {
@@ -1045,54 +1046,14 @@ withCommonParams(
   }),
 );
 
-withCommonParams(
-  task(
-    "ppu:withdraw",
+withdrawTask({
+  name: "ppu:withdraw",
+  description:
     "Collects the signer's PayPerUse credit (payouts that failed), or with --fees sweeps fees to the treasury",
-  )
-    .addOptionalParam("token", "Token: USDT, USDG or an address", "USDT", types.string)
-    .addOptionalParam(
-      "to",
-      "Where the credit goes (address or account index; default: the signer)",
-      undefined,
-      types.string,
-    )
-    .addFlag("fees", "Sweep the accrued protocol fees to the treasury instead (anyone may)"),
-).setAction(
-  withPlainErrors(async (args: CommonArgs & { token: string; to?: string; fees: boolean }, hre) => {
-    const ctx = await getContext(hre, args.from);
-    const token = await resolveToken(ctx, args.token);
-    const words = { ...tokenWords(token), names: { [ctx.signer.address]: "the signer" } };
-    let amount: bigint;
-    let to: string;
-    let receipt: ContractTransactionReceipt;
-    if (args.fees) {
-      receipt = await send(words, () => ctx.payPerUse.sweepFees(token.address));
-      const swept = findEvent(ctx.payPerUse.interface, receipt, "FeesSwept");
-      [amount, to] = [swept.amount, swept.treasury];
-    } else {
-      const recipient = args.to !== undefined ? await resolveAccount(hre, args.to) : ctx.signer.address;
-      receipt = await send(words, () => ctx.payPerUse.withdraw(token.address, recipient));
-      const withdrawn = findEvent(ctx.payPerUse.interface, receipt, "CreditWithdrawn");
-      [amount, to] = [withdrawn.amount, withdrawn.to];
-    }
-    const data = {
-      kind: args.fees ? "fees" : "credit",
-      token: token.symbol,
-      amount,
-      amountText: formatAmount(amount, token.decimals, token.symbol),
-      to,
-      tx: receipt.hash,
-    };
-    return output(hre, args.json, data, (d) =>
-      console.log(
-        d.kind === "fees"
-          ? `Swept ${d.amountText} of PayPerUse fees to the treasury ${d.to}.`
-          : `Withdrew ${d.amountText} of PayPerUse credit to ${d.to}.`,
-      ),
-    );
-  }),
-);
+  contract: (ctx) => ctx.payPerUse,
+  fees: "PayPerUse fees",
+  credit: "PayPerUse credit",
+});
 
 // ------------------------------------------------------------------ ppu:sync
 

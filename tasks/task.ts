@@ -27,7 +27,6 @@ import {
   parsePeriod,
   printFields,
   printTable,
-  resolveAccount,
   resolveSigner,
   resolveToken,
   taskStatusName,
@@ -35,6 +34,7 @@ import {
   AGREEMENT_TYPES,
 } from "./lib/context";
 import { type ExplainOptions, PlainError, plainly, withPlainErrors } from "./lib/errors";
+import { withdrawTask } from "./lib/withdraw";
 
 /** ITaskEscrow.Agreement. */
 export interface Agreement {
@@ -890,51 +890,10 @@ taskDef("task:show", "A whole task: status, parties, amounts, deadlines, bids, c
 
 // ------------------------------------------------------------------ task:withdraw
 
-withCommonParams(
-  task(
-    "task:withdraw",
-    "Collects the signer's credit (payouts that failed), or with --fees sweeps fees to the treasury",
-  )
-    .addOptionalParam("token", "Token: USDT, USDG or an address", "USDT", types.string)
-    .addOptionalParam(
-      "to",
-      "Where the credit goes (address or account index; default: the signer)",
-      undefined,
-      types.string,
-    )
-    .addFlag("fees", "Sweep the accrued protocol fees to the treasury instead (anyone may)"),
-).setAction(
-  withPlainErrors(async (args: CommonArgs & { token: string; to?: string; fees: boolean }, hre) => {
-    const ctx = await getContext(hre, args.from);
-    const token = await resolveToken(ctx, args.token);
-    const words = { ...tokenWords(token), names: { [ctx.signer.address]: "the signer" } };
-    let amount: bigint;
-    let to: string;
-    let receipt: ContractTransactionReceipt;
-    if (args.fees) {
-      receipt = await send(words, () => ctx.escrow.sweepFees(token.address));
-      const swept = findEvent(ctx.escrow.interface, receipt, "FeesSwept");
-      [amount, to] = [swept.amount, swept.treasury];
-    } else {
-      const recipient = args.to !== undefined ? await resolveAccount(hre, args.to) : ctx.signer.address;
-      receipt = await send(words, () => ctx.escrow.withdraw(token.address, recipient));
-      const withdrawn = findEvent(ctx.escrow.interface, receipt, "CreditWithdrawn");
-      [amount, to] = [withdrawn.amount, withdrawn.to];
-    }
-    const data = {
-      kind: args.fees ? "fees" : "credit",
-      token: token.symbol,
-      amount,
-      amountText: formatAmount(amount, token.decimals, token.symbol),
-      to,
-      tx: receipt.hash,
-    };
-    return output(hre, args.json, data, (d) =>
-      console.log(
-        d.kind === "fees"
-          ? `Swept ${d.amountText} of protocol fees to the treasury ${d.to}.`
-          : `Withdrew ${d.amountText} of credit to ${d.to}.`,
-      ),
-    );
-  }),
-);
+withdrawTask({
+  name: "task:withdraw",
+  description: "Collects the signer's credit (payouts that failed), or with --fees sweeps fees to the treasury",
+  contract: (ctx) => ctx.escrow,
+  fees: "protocol fees",
+  credit: "credit",
+});
