@@ -4,12 +4,17 @@
  * these are exact figures for this toolchain (solc 0.8.30, viaIR, 200 runs, cancun).
  *
  *   npm run bench
+ *
+ * `npm run bench:trace` (BENCH_TRACE=1) runs the same steady-state operations without the growth
+ * and court rows, and writes audits/gas-trace.md instead: the call-frame tree of each one
+ * (scripts/gas-trace.ts), the figures audits/gas-floors.md is built on.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ethers, ignition, network } from "hardhat";
 import MarketModule from "../ignition/modules/Market";
 import { courtRows } from "./bench-court";
+import { GasTracer, formatTrace } from "./gas-trace";
 import { AGREEMENT_TYPES, CHARGE_TYPES, VOUCHER_TYPES } from "../tasks/lib/context";
 import {
   AgentRegistry__factory,
@@ -39,8 +44,13 @@ const FEEDBACK = {
   feedbackHash: ethers.id("feedback content"),
 };
 
-async function gasOf(tx: Promise<{ wait: () => Promise<{ gasUsed: bigint } | null> }>) {
+const TRACE = process.env.BENCH_TRACE === "1";
+/** Transactions to trace in BENCH_TRACE mode, with the benchmark row they stand for. */
+const traced: { label: string; hash: string }[] = [];
+
+async function gasOf(tx: Promise<{ wait: () => Promise<{ gasUsed: bigint; hash: string } | null> }>, label?: string) {
   const receipt = await (await tx).wait();
+  if (label && TRACE) traced.push({ label, hash: receipt!.hash });
   return receipt!.gasUsed;
 }
 
@@ -116,6 +126,7 @@ async function main() {
 
   rows.push(...(await escrowRows(sys, [alice, bob, carol])));
   rows.push(...(await payPerUseRows(sys, [alice, bob, carol, reporter])));
+  if (TRACE) return writeTraces(sys);
   rows.push(...(await courtRows(sys, alice, bob, 1n, 2n)));
 
   const header = "| operation | gas | target | peer |\n| --- | ---: | --- | --- |";
@@ -170,10 +181,16 @@ async function escrowRows(
   let direct: bigint[] = [];
   let agreement: bigint[] = [];
   for (let round = 0n; round < 3n; round++) {
-    const post = await gasOf(escrow.postTask(await params(0, providerId)));
+    const label = (name: string) => (round === 2n ? `task, ${name}` : undefined);
+    const post = await gasOf(escrow.postTask(await params(0, providerId)), label("direct: postTask"));
     const id = await escrow.taskCount();
-    const accept = await gasOf(escrow.connect(provider).acceptTask(id, price, 2 * 86_400));
-    direct = [post, accept, await gasOf(deliver(escrow, id)), await gasOf(escrow.approve(id))];
+    const accept = await gasOf(escrow.connect(provider).acceptTask(id, price, 2 * 86_400), label("direct: acceptTask"));
+    direct = [
+      post,
+      accept,
+      await gasOf(deliver(escrow, id), label("direct: submitWork")),
+      await gasOf(escrow.approve(id), label("direct: approve")),
+    ];
 
     const terms = {
       clientId,
@@ -196,9 +213,14 @@ async function escrowRows(
     const signature = await provider.signTypedData(domain, AGREEMENT_TYPES, terms);
     const hire = await gasOf(
       escrow.hireWithAgreement(terms, ethers.ZeroHash, "ipfs://spec", provider.address, signature),
+      label("agreement: hireWithAgreement"),
     );
     const hid = await escrow.taskCount();
-    agreement = [hire, await gasOf(deliver(escrow, hid)), await gasOf(escrow.approve(hid))];
+    agreement = [
+      hire,
+      await gasOf(deliver(escrow, hid), label("agreement: submitWork")),
+      await gasOf(escrow.approve(hid), label("agreement: approve")),
+    ];
   }
   const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n);
   const rows: Row[] = [
@@ -221,6 +243,7 @@ async function escrowRows(
     },
   ];
 
+  if (TRACE) return rows;
   // Growth: 1,000 bidding tasks, a bid on each; compare the 2nd with the 1,000th.
   const N = 1_000;
   const postGas: bigint[] = [];
@@ -277,13 +300,14 @@ async function payPerUseRows(
   const amount = 1_000_000n; // 4 units at 0.25
 
   // Bare transferFrom, steady state: the recipient already holds the token.
-  const bare = () => gasOf(usdt.connect(spender).transferFrom(payer.address, provider.address, amount));
+  const bare = (label?: string) =>
+    gasOf(usdt.connect(spender).transferFrom(payer.address, provider.address, amount), label);
   await bare();
-  const bareGas = await bare();
+  const bareGas = await bare("ERC-20 transferFrom (same token, warm recipient)");
 
-  const charge = () => gasOf(ppu.charge(payerId, serviceId, 4n, amount, ethers.id("req")));
+  const charge = (label?: string) => gasOf(ppu.charge(payerId, serviceId, 4n, amount, ethers.id("req")), label);
   const chargeGas: bigint[] = [];
-  for (let i = 0; i < 3; i++) chargeGas.push(await charge());
+  for (let i = 0; i < 3; i++) chargeGas.push(await charge(i === 2 ? "ppu: charge, steady state" : undefined));
 
   const domain = {
     name: "PayPerUse",
@@ -304,7 +328,10 @@ async function payPerUseRows(
       validBefore: (await now()) + 3_600n,
     };
     const signature = await payer.signTypedData(domain, CHARGE_TYPES, auth);
-    return gasOf(ppu.connect(facilitator).submitCharge(auth, signature, 0, "0x"));
+    return gasOf(
+      ppu.connect(facilitator).submitCharge(auth, signature, 0, "0x"),
+      nonce === 2n ? "ppu: submitCharge (allowance), steady state" : undefined,
+    );
   };
   await signed(0n);
   await signed(1n);
@@ -325,7 +352,7 @@ async function payPerUseRows(
   const v1 = await voucher(s1.id, 1_000n, 1n);
   await gasOf(ppu.connect(provider).redeem(v1.v, v1.signature));
   const v2 = await voucher(s1.id, 2_000n, 2n);
-  const redeemGas = await gasOf(ppu.connect(provider).redeem(v2.v, v2.signature));
+  const redeemGas = await gasOf(ppu.connect(provider).redeem(v2.v, v2.signature), "ppu: redeem one voucher");
 
   // 1,000 calls, one redeem.
   const s2 = await openSession();
@@ -347,13 +374,14 @@ async function payPerUseRows(
       batch.map((b) => b.v),
       batch.map((b) => b.signature),
     ),
+    "ppu: redeemMany, 10 sessions",
   );
   await gasOf(ppu.requestClose(s1.id));
   await ethers.provider.send("evm_increaseTime", [7_200]);
   const settleGas = await gasOf(ppu.settleSession(s1.id));
 
-  // Growth: the 1,000th charge against the 3rd.
-  for (let i = 0; i < 996; i++) await charge();
+  // Growth: the 1,000th charge against the 3rd (not in BENCH_TRACE mode).
+  for (let i = 0; i < (TRACE ? 0 : 996); i++) await charge();
   const chargeLast = await charge();
   const ratio = (Number(chargeGas[2]) / Number(bareGas)).toFixed(2);
   return [
@@ -395,6 +423,26 @@ async function payPerUseRows(
       target: `${((Number(chargeLast - chargeGas[2]) / Number(chargeGas[2])) * 100).toFixed(2)}% vs 3rd`,
     },
   ];
+}
+
+/** BENCH_TRACE mode: the call-frame tree of every labelled transaction, in audits/gas-trace.md. */
+async function writeTraces(
+  sys: Record<"registry" | "reputation" | "escrow" | "payPerUse" | "usdt", { getAddress(): Promise<string> }>,
+) {
+  const tracer = new GasTracer();
+  await tracer.nameProxy(await sys.registry.getAddress(), "AgentRegistry", AgentRegistry__factory.createInterface());
+  await tracer.nameProxy(await sys.reputation.getAddress(), "Reputation", Reputation__factory.createInterface());
+  await tracer.nameProxy(await sys.escrow.getAddress(), "TaskEscrow", TaskEscrow__factory.createInterface());
+  await tracer.nameProxy(await sys.payPerUse.getAddress(), "PayPerUse", PayPerUse__factory.createInterface());
+  tracer.name(await sys.usdt.getAddress(), "USDT", MockStablecoin__factory.createInterface());
+  const sections: string[] = [];
+  for (const { label, hash } of traced) {
+    const lines = formatTrace(await tracer.trace(hash));
+    console.log(`\n${label}\n${lines.join("\n")}`);
+    sections.push(`## ${label}\n\n\`\`\`\n${lines.join("\n")}\n\`\`\`\n`);
+  }
+  const doc = `# Gas trace\n\nWritten by \`npm run bench:trace\` (scripts/bench.ts with BENCH_TRACE=1, scripts/gas-trace.ts): the\nsteady-state operations of the benchmark, call frame by call frame. Each frame shows its inclusive gas and its\nown gas (outside the frames it called), with its storage reads and writes, logs and calls (count and gas).\nGas is gross: storage refunds come off the receipt at the end. Read with [gas-floors.md](gas-floors.md).\n\n${sections.join("\n")}`;
+  writeFileSync(join(__dirname, "..", "audits", "gas-trace.md"), doc);
 }
 
 main().catch((err) => {
