@@ -305,7 +305,7 @@ async function payPerUseRows(
   await bare();
   const bareGas = await bare("ERC-20 transferFrom (same token, warm recipient)");
 
-  const charge = (label?: string) => gasOf(ppu.charge(payerId, serviceId, 4n, amount, ethers.id("req")), label);
+  const charge = (label?: string) => gasOf(ppu.charge(payerId, serviceId, 4n, token, amount, ethers.id("req")), label);
   const chargeGas: bigint[] = [];
   for (let i = 0; i < 3; i++) chargeGas.push(await charge(i === 2 ? "ppu: charge, steady state" : undefined));
 
@@ -320,6 +320,7 @@ async function payPerUseRows(
       payerId,
       payer: payer.address,
       serviceId,
+      token,
       units: 4n,
       amount,
       requestRef: ethers.id("req"),

@@ -592,9 +592,9 @@ const payPerCall: Chapter = {
       [3, 1_200n],
     ];
     for (const [n, words] of requests) {
-      const [total] = await payPerUse.quote(serviceId, words);
+      const [total, , token] = await payPerUse.quote(serviceId, words);
       const ref = keccakId(`fr-doc-${n}`);
-      const tx = payPerUse.connect(researcherOwner).charge(researcher, serviceId, words, total, ref);
+      const tx = payPerUse.connect(researcherOwner).charge(researcher, serviceId, words, token, total, ref);
       const e = findEvent(payPerUse.interface, await confirm(tx), "Charged");
       story.say(
         `Request ${n}: ${grouped(words)} words for ${usd(story, e.total)}, receipt #${e.receiptId}: ` +
@@ -609,7 +609,7 @@ const payPerCall: Chapter = {
         `${pending.amountText}; anyone may record them.`,
     );
     await refused(story, "The revoked hot key paying for a request", () =>
-      payPerUse.connect(hotKey).charge(researcher, serviceId, 100n, MaxUint256, ZeroHash),
+      payPerUse.connect(hotKey).charge(researcher, serviceId, 100n, story.usdt.address, MaxUint256, ZeroHash),
     );
     await balances(
       story,
@@ -630,12 +630,13 @@ const facilitated: Chapter = {
     const { researcher } = story.agents;
     const serviceId = story.ppuService;
     const words = 500n;
-    const [amount] = await payPerUse.quote(serviceId, words);
+    const [amount, , token] = await payPerUse.quote(serviceId, words);
     const validBefore = (await chainNow(story.hre)) + 600n;
     const auth: ChargeAuthorization = {
       payerId: researcher,
       payer: researcherOwner.address,
       serviceId,
+      token,
       units: words,
       amount,
       requestRef: keccakId("fr-doc-4"),

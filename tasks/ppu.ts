@@ -54,6 +54,7 @@ export interface ChargeAuthorization {
   payerId: bigint;
   payer: string;
   serviceId: bigint;
+  token: string;
   units: bigint;
   amount: bigint;
   requestRef: string;
@@ -264,9 +265,15 @@ export function parseSignedCharge(raw: unknown): SignedCharge {
   const what = "signed charge";
   const r = (raw ?? {}) as Record<string, unknown>;
   const a = r.authorization as Record<string, unknown> | undefined;
-  if (!a || typeof r.signature !== "string" || typeof a.payer !== "string" || typeof a.requestRef !== "string") {
+  if (
+    !a ||
+    typeof r.signature !== "string" ||
+    typeof a.payer !== "string" ||
+    typeof a.token !== "string" ||
+    typeof a.requestRef !== "string"
+  ) {
     throw new PlainError(
-      "The signed charge lacks authorization, payer, requestRef or signature (expected what ppu:sign-charge prints).",
+      "The signed charge lacks authorization, payer, token, requestRef or signature (expected what ppu:sign-charge prints).",
     );
   }
   const funding = parseFunding(typeof r.funding === "string" ? r.funding : "allowance");
@@ -275,6 +282,7 @@ export function parseSignedCharge(raw: unknown): SignedCharge {
       payerId: bigField(a, "payerId", what),
       payer: getAddress(a.payer),
       serviceId: bigField(a, "serviceId", what),
+      token: getAddress(a.token),
       units: bigField(a, "units", what),
       amount: bigField(a, "amount", what),
       requestRef: a.requestRef,
@@ -586,7 +594,7 @@ withCommonParams(
     const maxTotal = args.maxTotal !== undefined ? parseAmount(args.maxTotal, q.token.decimals) : q.total;
     const approved = await ensureAllowance(ctx, q.token, maxTotal < q.total ? q.total : maxTotal);
     const receipt = await send(q.words, () =>
-      ctx.payPerUse.charge(args.payerId, args.service, args.units, maxTotal, parseRef(args.ref)),
+      ctx.payPerUse.charge(args.payerId, args.service, args.units, q.token.address, maxTotal, parseRef(args.ref)),
     );
     const data = { ...(await withPending(ctx, q.token, chargedData(ctx, q.token, receipt))), approved };
     return output(hre, args.json, data, (d) => {
@@ -644,6 +652,7 @@ withCommonParams(
       payerId: args.payerId,
       payer: signer.address,
       serviceId: args.service,
+      token: q.token.address,
       units: args.units,
       amount: q.total,
       requestRef: parseRef(args.ref),

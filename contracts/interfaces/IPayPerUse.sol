@@ -58,8 +58,10 @@ interface IPayPerUse {
     /// @param payerId The paying agent.
     /// @param payer The signer, whose funds move: the agent's owner, wallet or an operator.
     /// @param serviceId The catalog service.
+    /// @param token The token the payer pays in; must be the service's token when submitted (a
+    ///        provider cannot switch the payer to another of its approved tokens).
     /// @param units Units bought; `units x unitPrice` must equal `amount` when submitted.
-    /// @param amount The total, in the service's token.
+    /// @param amount The total, in `token`.
     /// @param requestRef The caller's reference of the request being paid (for the API server).
     /// @param nonce Single-use nonce of `payer` (any unused value; see {nonceUsed}).
     /// @param validAfter Not valid at or before this time.
@@ -68,6 +70,7 @@ interface IPayPerUse {
         uint256 payerId;
         address payer;
         uint256 serviceId;
+        address token;
         uint256 units;
         uint256 amount;
         bytes32 requestRef;
@@ -82,6 +85,7 @@ interface IPayPerUse {
         uint256 payerId;
         address payer;
         uint256 serviceId;
+        address token;
         uint256 maxAmount;
         bytes32 requestRef;
         uint256 nonce;
@@ -219,6 +223,8 @@ interface IPayPerUse {
     error PayPerUseAboveMax(uint256 total, uint256 maxTotal);
     /// @notice A signed exact charge does not match `units x unitPrice`.
     error PayPerUseAmountMismatch(uint256 signed, uint256 total);
+    /// @notice The service is priced in `token`, not in the `agreed` token the payer named.
+    error PayPerUseTokenMismatch(address agreed, address token);
     /// @notice An agent paying itself.
     error PayPerUseSelfPayment(uint256 agentId);
     /// @notice `account` may not act for `agentId`.
@@ -285,13 +291,15 @@ interface IPayPerUse {
     // ------------------------------------------------------------------ charges
 
     /// @notice Pays `units x unitPrice` of `serviceId` for `payerId`, from `msg.sender` (the
-    ///         agent's owner, wallet or an operator within its policy). Reverts when the total is
-    ///         above `maxTotal` (a price rise). Stopped while paused.
+    ///         agent's owner, wallet or an operator within its policy). Reverts when the service
+    ///         is not priced in `token` or the total is above `maxTotal` (a token switch or a price
+    ///         rise between the payer's quote and its transaction). Stopped while paused.
     /// @return receiptId The receipt, also in the {Charged} event.
     function charge(
         uint256 payerId,
         uint256 serviceId,
         uint256 units,
+        address token,
         uint256 maxTotal,
         bytes32 requestRef
     ) external returns (uint256 receiptId);

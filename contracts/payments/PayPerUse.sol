@@ -98,13 +98,13 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
     uint256 public constant MAX_BATCH = 256;
     /// @notice EIP-712 type of a signed charge.
     bytes32 public constant CHARGE_TYPEHASH = keccak256(
-        "ChargeAuthorization(uint256 payerId,address payer,uint256 serviceId,uint256 units,uint256 amount,"
-        "bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)"
+        "ChargeAuthorization(uint256 payerId,address payer,uint256 serviceId,address token,uint256 units,"
+        "uint256 amount,bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)"
     );
     /// @notice EIP-712 type of a signed up-to payment.
     bytes32 public constant UP_TO_TYPEHASH = keccak256(
-        "UpToAuthorization(uint256 payerId,address payer,uint256 serviceId,uint256 maxAmount,bytes32 requestRef,"
-        "uint256 nonce,uint256 validAfter,uint256 validBefore)"
+        "UpToAuthorization(uint256 payerId,address payer,uint256 serviceId,address token,uint256 maxAmount,"
+        "bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)"
     );
     /// @notice EIP-712 type of a session voucher.
     bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(uint256 sessionId,uint256 amount,uint256 calls)");
@@ -178,10 +178,12 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 payerId,
         uint256 serviceId,
         uint256 units,
+        address token,
         uint256 maxTotal,
         bytes32 requestRef
     ) external whenNotPaused nonReentrant returns (uint256 receiptId) {
         Payment memory p = _quote(payerId, msg.sender, serviceId, units, requestRef);
+        _checkToken(token, p.token);
         if (p.total > maxTotal) revert PayPerUseAboveMax(p.total, maxTotal);
         return _settle(p, Funding.Allowance, msg.data[:0]);
     }
@@ -195,6 +197,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
     ) external whenNotPaused nonReentrant returns (uint256 receiptId) {
         _authorize(auth.payer, auth.nonce, auth.validAfter, auth.validBefore, chargeDigest(auth), signature);
         Payment memory p = _quote(auth.payerId, auth.payer, auth.serviceId, auth.units, auth.requestRef);
+        _checkToken(auth.token, p.token);
         if (p.total != auth.amount) revert PayPerUseAmountMismatch(auth.amount, p.total);
         return _settle(p, funding, fundingData);
     }
@@ -211,6 +214,7 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         _authorize(auth.payer, auth.nonce, auth.validAfter, auth.validBefore, upToDigest(auth), signature);
         Payment memory p = _quote(auth.payerId, auth.payer, auth.serviceId, units, auth.requestRef);
         _requireActor(p.providerId);
+        _checkToken(auth.token, p.token);
         if (p.total > auth.maxAmount) revert PayPerUseAboveMax(p.total, auth.maxAmount);
         return _settle(p, funding, fundingData);
     }
@@ -500,6 +504,12 @@ contract PayPerUse is IPayPerUse, ProtocolBase {
         uint256 total = units * unitPrice; // < 2^144: cannot overflow
         if (total > type(uint96).max) revert PayPerUseBadAmount(total);
         p = Payment(payerId, payer, serviceId, units, requestRef, providerId, token, total, payTo, _tokenIndex(token));
+    }
+
+    /// @dev The token the payer agreed to must be the one the service is priced in now: the
+    ///      provider could otherwise switch the service to another token the payer approved.
+    function _checkToken(address agreed, address token) private pure {
+        if (agreed != token) revert PayPerUseTokenMismatch(agreed, token);
     }
 
     /// @dev Checks and debits the payer's policy, pulls the total, issues the receipt, records the

@@ -192,6 +192,9 @@ export const SENTENCES: Record<string, Sentence> = {
   PayPerUseAmountMismatch: (a, f) =>
     `Refused: the charge was signed for ${f.amount(a.signed)} but its units cost ${f.amount(a.total)} now ` +
     `(the price changed); sign a new charge.`,
+  PayPerUseTokenMismatch: (a, f) =>
+    `Refused: the payer agreed to pay in ${f.token(a.agreed)} but the service is now priced in ${f.token(a.token)}; ` +
+    `quote it again (and sign a new charge).`,
   PayPerUseSelfPayment: (a) => `Refused: agent #${a.agentId} cannot pay itself.`,
   PayPerUseNotAuthorized: (a, f) =>
     `Refused: ${f.addr(a.account)} may not act for agent #${a.agentId}: it is neither the agent's owner, its ` +

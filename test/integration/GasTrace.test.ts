@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { AgentRegistry__factory, MockStablecoin__factory, PayPerUse__factory } from "../../typechain-types";
 import { GasTracer, sumOwn, type Frame } from "../../scripts/gas-trace";
-import { deployPayPerUse, REQUEST, UNIT_PRICE } from "../fixtures/payPerUse";
+import { deployPayPerUse, REQUEST, UNIT_PRICE, serviceToken } from "../fixtures/payPerUse";
 
 /** scripts/gas-trace.ts: the call-frame gas breakdown behind `npm run bench:trace`. */
 describe("Gas trace (scripts/gas-trace.ts)", function () {
@@ -48,7 +48,9 @@ describe("Gas trace (scripts/gas-trace.ts)", function () {
 
   it("splits a charge into its call frames, named, each frame's gas = its own + its callees'", async function () {
     const { payPerUse, alice, aliceId, bobService, tracer } = await traced();
-    const tx = await payPerUse.connect(alice).charge(aliceId, bobService, 4n, 4n * UNIT_PRICE, REQUEST);
+    const tx = await payPerUse
+      .connect(alice)
+      .charge(aliceId, bobService, 4n, await serviceToken(payPerUse, bobService), 4n * UNIT_PRICE, REQUEST);
     const t = await tracer.trace(tx.hash);
     expect(labels(t.root)).to.deep.equal([
       "PayPerUse proxy.charge",

@@ -590,7 +590,10 @@ class Charge extends Command {
       m,
       r,
       `${this}: total ${total}`,
-      () => r.ppu.connect(signerFor(r, caller)).charge(this.payerId, svc.id, this.units, maxTotal, REQUEST, GAS),
+      () =>
+        r.ppu
+          .connect(signerFor(r, caller))
+          .charge(this.payerId, svc.id, this.units, r.tokenAddr[svc.k], maxTotal, REQUEST, GAS),
       v,
     );
   }
@@ -707,6 +710,7 @@ class SubmitCharge extends Command {
       payerId: p.payerId,
       payer,
       serviceId: svc.id,
+      token: r.tokenAddr[svc.k],
       units: p.units,
       amount: total + (this.mismatch ? 1n : 0n),
       requestRef: ethers.id(`charge ${nonce}`),
@@ -764,6 +768,7 @@ class SettleUpTo extends Command {
       payerId: p.payerId,
       payer,
       serviceId: svc.id,
+      token: r.tokenAddr[svc.k],
       maxAmount: this.max === "exact" ? total : this.max === "above" ? total + usd(2) : total - 1n,
       requestRef: ethers.id(`up to ${nonce}`),
       nonce,

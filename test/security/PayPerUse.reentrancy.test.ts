@@ -33,6 +33,7 @@ describe("PayPerUse re-entrancy guard", function () {
       payerId: f.aliceId,
       payer: f.alice.address,
       serviceId: f.serviceId,
+      token: f.tokenAddress,
       units: 1n,
       amount: 1_000n,
       requestRef: REQUEST,
@@ -45,7 +46,10 @@ describe("PayPerUse re-entrancy guard", function () {
     delete (upTo as Partial<typeof charge>).amount;
     const voucher = { sessionId: 1n, amount: 1n, calls: 1n };
     const calls: [string, string][] = [
-      ["charge", ppu.interface.encodeFunctionData("charge", [f.aliceId, f.serviceId, 1n, 1_000n, REQUEST])],
+      [
+        "charge",
+        ppu.interface.encodeFunctionData("charge", [f.aliceId, f.serviceId, 1n, f.tokenAddress, 1_000n, REQUEST]),
+      ],
       ["submitCharge", ppu.interface.encodeFunctionData("submitCharge", [charge, "0x", 0, "0x"])],
       ["settleUpTo", ppu.interface.encodeFunctionData("settleUpTo", [upTo, "0x", 1n, 0, "0x"])],
       ["refund", ppu.interface.encodeFunctionData("refund", [1n, 1n])],
@@ -72,7 +76,7 @@ describe("PayPerUse re-entrancy guard", function () {
     for (const [name, data] of calls) {
       await f.token.setReentry(await ppu.getAddress(), data);
       const before = await f.token.balanceOf(f.bob.address);
-      await expect(ppu.connect(f.alice).charge(f.aliceId, f.serviceId, 1n, 1_000n, REQUEST), name)
+      await expect(ppu.connect(f.alice).charge(f.aliceId, f.serviceId, 1n, f.tokenAddress, 1_000n, REQUEST), name)
         .to.emit(f.token, "ReentryAttempted")
         .withArgs(await ppu.getAddress(), false, GUARD);
       receipts += 1n;

@@ -19,6 +19,7 @@ import {
   type ChargeValue,
   type PayPerUseFixture,
   type VoucherValue,
+  serviceToken,
 } from "../fixtures/payPerUse";
 import { malleate, now, signAgentWallet, usd } from "../fixtures/helpers";
 import { REPORTER_ROLE, SPENDER_ROLE } from "../fixtures/system";
@@ -678,7 +679,11 @@ describe("PayPerUse security", function () {
   describe("fee-on-transfer token", function () {
     it("a charge is rejected with PayPerUseTransferMismatch; nothing is stored", async function () {
       const f = await loadFixture(withFeeOnTransfer);
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.fotService, 1n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.fotService, 1n, await serviceToken(f.payPerUse, f.fotService), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseTransferMismatch")
         .withArgs(f.fotAddr, usd(1), usd("0.99"));
       expect(await f.payPerUse.receiptCount()).to.equal(0n);
@@ -708,7 +713,9 @@ describe("PayPerUse security", function () {
     it("the same token with a zero fee is accepted (control)", async function () {
       const f = await loadFixture(withFeeOnTransfer);
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.noFeeService, 1n, usd(1), REQUEST),
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.noFeeService, 1n, await serviceToken(f.payPerUse, f.noFeeService), usd(1), REQUEST),
       ).to.changeTokenBalances(f.noFee, [f.alice, f.bob, f.payPerUse], [-usd(1), usd("0.99"), usd("0.01")]);
       const sid = await openIn(f, f.noFeeAddr);
       expect((await f.payPerUse.getSession(sid)).deposit).to.equal(DEPOSIT);
@@ -857,7 +864,9 @@ describe("PayPerUse security", function () {
       const f = await loadFixture(withDustService);
       const [total, fee, token, providerId] = await f.payPerUse.quote(f.dustService, 1n);
       expect([total, fee, token, providerId]).to.deep.equal([1n, 0n, f.usdtAddr, f.bobId]);
-      const tx = await f.payPerUse.connect(f.alice).charge(f.aliceId, f.dustService, 1n, 1n, REQUEST);
+      const tx = await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.dustService, 1n, await serviceToken(f.payPerUse, f.dustService), 1n, REQUEST);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [-1n, 1n, 0n]);
       await expect(tx)
         .to.emit(f.payPerUse, "Charged")
@@ -870,10 +879,14 @@ describe("PayPerUse security", function () {
       expect([r.payerId, r.providerId, r.refundable, r.token]).to.deep.equal([f.aliceId, f.bobId, 1n, f.usdtAddr]);
       // 99 base units still pay no fee; 100 pay exactly 1.
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.dustService, 99n, 99n, REQUEST),
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.dustService, 99n, await serviceToken(f.payPerUse, f.dustService), 99n, REQUEST),
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [-99n, 99n, 0n]);
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.dustService, 100n, 100n, REQUEST),
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.dustService, 100n, await serviceToken(f.payPerUse, f.dustService), 100n, REQUEST),
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob, f.payPerUse], [-100n, 99n, 1n]);
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(1n);
       expect(await f.usdt.balanceOf(await f.payPerUse.getAddress())).to.equal(1n);
@@ -999,10 +1012,18 @@ describe("PayPerUse security", function () {
       const f = await loadFixture(deployPayPerUse);
       const usdtAddr = await f.usdt.getAddress();
       const usdgAddr = await f.usdg.getAddress();
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST); // 1 USDT
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 6n, usd("1.5"), REQUEST); // 1.5 USDT
-      await f.payPerUse.connect(f.dave).charge(f.daveId, f.bobService, 1n, usd("0.25"), REQUEST);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 2n, usd(2), REQUEST); // 2 USDG
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST); // 1 USDT
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.bobService, 6n, await serviceToken(f.payPerUse, f.bobService), usd("1.5"), REQUEST); // 1.5 USDT
+      await f.payPerUse
+        .connect(f.dave)
+        .charge(f.daveId, f.bobService, 1n, await serviceToken(f.payPerUse, f.bobService), usd("0.25"), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.carolService, 2n, await serviceToken(f.payPerUse, f.carolService), usd(2), REQUEST); // 2 USDG
       const pending = async (payerId: bigint, providerId: bigint, token: string) => [
         ...(await f.payPerUse.pendingReputation(payerId, providerId, token)),
       ];
@@ -1038,7 +1059,9 @@ describe("PayPerUse security", function () {
       }
       expect((await f.reputation.getRecord(f.bobId)).callsServed).to.equal(10n);
       // A later charge starts a new pending record for the pair.
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 1n, usd("0.25"), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.bobService, 1n, await serviceToken(f.payPerUse, f.bobService), usd("0.25"), REQUEST);
       expect(await pending(f.aliceId, f.bobId, usdtAddr)).to.deep.equal([1n, usd("0.25"), 1n]);
     });
 
@@ -1051,7 +1074,9 @@ describe("PayPerUse security", function () {
         .connect(f.alice)
         .listService(aliceTwo, CAPABILITY, 0, usdtAddr, usd(1), "https://alice.example/two");
       const service = 3n;
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, service, 3n, usd(3), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, service, 3n, await serviceToken(f.payPerUse, service), usd(3), REQUEST);
       expect([...(await f.payPerUse.pendingReputation(f.aliceId, aliceTwo, usdtAddr))]).to.deep.equal([3n, usd(3), 1n]);
       const tx = await f.payPerUse.connect(f.bob).syncReputation(f.aliceId, aliceTwo, usdtAddr);
       await expect(tx)

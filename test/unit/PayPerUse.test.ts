@@ -32,6 +32,7 @@ import {
   signUpTo,
   upToAuth,
   type PayPerUseFixture,
+  serviceToken,
 } from "../fixtures/payPerUse";
 import { DEFAULT_ADMIN_ROLE, PARAMETER_ROLE, PAUSER_ROLE, UPGRADER_ROLE } from "../fixtures/system";
 import { malleate, now, signAgentWallet, usd } from "../fixtures/helpers";
@@ -51,11 +52,11 @@ const QUOTED_TASK = 1;
 const PAY_PER_USE = 0;
 const BOB_ENDPOINT = "https://bob.example/api";
 const CHARGE_TYPE =
-  "ChargeAuthorization(uint256 payerId,address payer,uint256 serviceId,uint256 units,uint256 amount," +
-  "bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)";
+  "ChargeAuthorization(uint256 payerId,address payer,uint256 serviceId,address token,uint256 units," +
+  "uint256 amount,bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)";
 const UP_TO_TYPE =
-  "UpToAuthorization(uint256 payerId,address payer,uint256 serviceId,uint256 maxAmount,bytes32 requestRef," +
-  "uint256 nonce,uint256 validAfter,uint256 validBefore)";
+  "UpToAuthorization(uint256 payerId,address payer,uint256 serviceId,address token,uint256 maxAmount," +
+  "bytes32 requestRef,uint256 nonce,uint256 validAfter,uint256 validBefore)";
 const VOUCHER_TYPE = "Voucher(uint256 sessionId,uint256 amount,uint256 calls)";
 /** ERC-7201 slot of PayPerUseStorage (see PayPerUse.sol). */
 const STORAGE_LOCATION = 0x1143823913336009b6ff0e409f618278c1262e99862f8ebe1034035b98831b00n;
@@ -206,7 +207,12 @@ async function minedAt(tx: Promise<ContractTransactionResponse>) {
 
 /** Alice pays `units` of bob's service #1 directly (max = exact total). */
 function aliceCharges(f: PayPerUseFixture, units = 4n, requestRef = REQUEST) {
-  return f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, units * UNIT_PRICE, requestRef);
+  return f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, f.usdt, units * UNIT_PRICE, requestRef);
+}
+
+/** Bob switches his service #1 to USDG at the same unit price (alice approved PayPerUse for both). */
+function bobSwitchesToUsdg(f: PayPerUseFixture) {
+  return f.registry.connect(f.bob).updateService(f.bobService, f.usdg, UNIT_PRICE, true, BOB_ENDPOINT);
 }
 
 /** Bob changes the unit price of his service #1 (token USDT, still active). */
@@ -677,9 +683,9 @@ describe("PayPerUse (charges)", function () {
     it("emits Charged with exact arguments and stores the receipt", async function () {
       const f = await loadFixture(baseFixture);
       const ref = ethers.id("my-request");
-      expect(await f.payPerUse.connect(f.alice).charge.staticCall(f.aliceId, f.bobService, 4n, usd(1), ref)).to.equal(
-        1n,
-      );
+      expect(
+        await f.payPerUse.connect(f.alice).charge.staticCall(f.aliceId, f.bobService, 4n, f.usdtAddr, usd(1), ref),
+      ).to.equal(1n);
       await expect(aliceCharges(f, 4n, ref))
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 4n, usd(1), usd("0.01"), ref, f.alice.address);
@@ -741,7 +747,9 @@ describe("PayPerUse (charges)", function () {
 
     it("pays the provider's agent wallet, read at payment time, and accepts payment from the payer's wallet", async function () {
       const f = await loadFixture(walletsFixture);
-      const tx = f.payPerUse.connect(f.aliceWallet).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST);
+      const tx = f.payPerUse
+        .connect(f.aliceWallet)
+        .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST);
       await expect(tx).to.changeTokenBalances(
         f.usdt,
         [f.aliceWallet, f.alice, f.bobWallet, f.bob, f.payPerUse],
@@ -764,7 +772,9 @@ describe("PayPerUse (charges)", function () {
 
     it("charges in the service's own token (carol's USDG service)", async function () {
       const f = await loadFixture(baseFixture);
-      const tx = f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 3n, usd(3), REQUEST);
+      const tx = f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.carolService, 3n, await serviceToken(f.payPerUse, f.carolService), usd(3), REQUEST);
       await expect(tx).to.changeTokenBalances(
         f.usdg,
         [f.alice, f.carol, f.payPerUse],
@@ -780,7 +790,11 @@ describe("PayPerUse (charges)", function () {
       const f = await loadFixture(baseFixture);
       await bobPrices(f, 999n);
       // 4 x 999 = 3,996; 1% = 39.96 -> 39; bob gets 3,957.
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, 3_996n, REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), 3_996n, REQUEST),
+      )
         .to.emit(f.payPerUse, "Charged")
         .withArgs(1n, f.aliceId, f.bobId, f.bobService, f.usdtAddr, 4n, 3_996n, 39n, REQUEST, f.alice.address);
       expect(await f.usdt.balanceOf(f.ppuAddr)).to.equal(39n);
@@ -803,7 +817,9 @@ describe("PayPerUse (charges)", function () {
 
     it("lets an operator pay within its policy, from its own funds; the right goes to the agent's owner", async function () {
       const f = await loadFixture(operatorFixture);
-      const tx = f.payPerUse.connect(f.operator).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST);
+      const tx = f.payPerUse
+        .connect(f.operator)
+        .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST);
       await expect(tx).to.changeTokenBalances(
         f.usdt,
         [f.operator, f.alice, f.bob, f.payPerUse],
@@ -827,58 +843,130 @@ describe("PayPerUse (charges)", function () {
     it("reverts with the registry's AgentRegistryPerTxCapExceeded / PeriodCapExceeded for an operator over its caps", async function () {
       const f = await loadFixture(operatorFixture);
       // 24 units = 6 USDT > 5 per transaction.
-      await expect(f.payPerUse.connect(f.operator).charge(f.aliceId, f.bobService, 24n, usd(6), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.operator)
+          .charge(f.aliceId, f.bobService, 24n, await serviceToken(f.payPerUse, f.bobService), usd(6), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.registry, "AgentRegistryPerTxCapExceeded")
         .withArgs(f.usdtAddr, usd(6), usd(5));
       // 5 USDT then 4 USDT: only 3 left of the 8 per day.
-      await f.payPerUse.connect(f.operator).charge(f.aliceId, f.bobService, 20n, usd(5), REQUEST);
-      await expect(f.payPerUse.connect(f.operator).charge(f.aliceId, f.bobService, 16n, usd(4), REQUEST))
+      await f.payPerUse
+        .connect(f.operator)
+        .charge(f.aliceId, f.bobService, 20n, await serviceToken(f.payPerUse, f.bobService), usd(5), REQUEST);
+      await expect(
+        f.payPerUse
+          .connect(f.operator)
+          .charge(f.aliceId, f.bobService, 16n, await serviceToken(f.payPerUse, f.bobService), usd(4), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.registry, "AgentRegistryPeriodCapExceeded")
         .withArgs(f.usdtAddr, usd(4), usd(3));
     });
 
     it("reverts with the registry's AgentRegistryNotAuthorized for a stranger paying for the agent", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(f.payPerUse.connect(f.carol).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.carol)
+          .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.registry, "AgentRegistryNotAuthorized")
         .withArgs(f.aliceId, f.carol.address);
     });
 
     it("reverts with the registry's AgentRegistryUnknownAgent for an unknown payer agent", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(f.payPerUse.connect(f.alice).charge(UNKNOWN, f.bobService, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(UNKNOWN, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.registry, "AgentRegistryUnknownAgent")
         .withArgs(UNKNOWN);
     });
 
     it("accepts a total equal to maxTotal and reverts with PayPerUseAboveMax after a price rise", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1) - 1n, REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1) - 1n, REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseAboveMax")
         .withArgs(usd(1), usd(1) - 1n);
       await bobPrices(f, usd("0.3"));
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseAboveMax")
         .withArgs(usd("1.2"), usd(1));
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd("1.2"), REQUEST),
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd("1.2"), REQUEST),
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob], [-usd("1.2"), usd("1.188")]);
+    });
+
+    it("reverts with PayPerUseTokenMismatch when the provider switched the service to another token the payer approved", async function () {
+      const f = await loadFixture(baseFixture);
+      await bobSwitchesToUsdg(f);
+      const usdgAddr = await f.usdg.getAddress();
+      const [usdtBefore, usdgBefore] = [
+        await f.usdt.balanceOf(f.alice.address),
+        await f.usdg.balanceOf(f.alice.address),
+      ];
+      await expect(aliceCharges(f))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseTokenMismatch")
+        .withArgs(f.usdtAddr, usdgAddr);
+      expect(await f.usdt.balanceOf(f.alice.address)).to.equal(usdtBefore);
+      expect(await f.usdg.balanceOf(f.alice.address)).to.equal(usdgBefore);
+      expect(await f.payPerUse.receiptCount()).to.equal(0n);
+      // Naming the new token is the payer's consent to it.
+      await expect(
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usdgAddr, usd(1), REQUEST),
+      ).to.changeTokenBalances(f.usdg, [f.alice, f.bob], [-usd(1), usd("0.99")]);
     });
 
     it("reverts with PayPerUseBadAmount for zero units, units above uint64 or a total above uint96", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 0n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 0n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
         .withArgs(0n);
       await expect(
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, UINT64_MAX + 1n, ethers.MaxUint256, REQUEST),
+        f.payPerUse
+          .connect(f.alice)
+          .charge(
+            f.aliceId,
+            f.bobService,
+            UINT64_MAX + 1n,
+            await serviceToken(f.payPerUse, f.bobService),
+            ethers.MaxUint256,
+            REQUEST,
+          ),
       )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
         .withArgs(UINT64_MAX + 1n);
       const price = 2n ** 80n - 1n; // the catalog's largest unit price
       await bobPrices(f, price, true);
       const units = UINT96_MAX / price + 1n;
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, ethers.MaxUint256, REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(
+            f.aliceId,
+            f.bobService,
+            units,
+            await serviceToken(f.payPerUse, f.bobService),
+            ethers.MaxUint256,
+            REQUEST,
+          ),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadAmount")
         .withArgs(units * price);
     });
@@ -899,7 +987,11 @@ describe("PayPerUse (charges)", function () {
         .connect(f.bob)
         .listService(f.bobId, ethers.id("audit"), QUOTED_TASK, f.usdtAddr, UNIT_PRICE, "https://bob.example/mcp");
       const quoted = await f.registry.serviceCount();
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, quoted, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, quoted, 4n, await serviceToken(f.payPerUse, quoted), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseServiceUnavailable")
         .withArgs(quoted);
     });
@@ -916,7 +1008,11 @@ describe("PayPerUse (charges)", function () {
 
     it("reverts with the registry's AgentRegistryUnknownService for an unknown service", async function () {
       const f = await loadFixture(baseFixture);
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, UNKNOWN, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse
+          .connect(f.alice)
+          .charge(f.aliceId, UNKNOWN, 4n, await serviceToken(f.payPerUse, UNKNOWN), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.registry, "AgentRegistryUnknownService")
         .withArgs(UNKNOWN);
     });
@@ -936,7 +1032,9 @@ describe("PayPerUse (charges)", function () {
         .connect(f.alice)
         .listService(f.aliceId, CAPABILITY, PAY_PER_USE, f.usdtAddr, UNIT_PRICE, "https://alice.example/api");
       const own = await f.registry.serviceCount();
-      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, own, 4n, usd(1), REQUEST))
+      await expect(
+        f.payPerUse.connect(f.alice).charge(f.aliceId, own, 4n, await serviceToken(f.payPerUse, own), usd(1), REQUEST),
+      )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseSelfPayment")
         .withArgs(f.aliceId);
     });
@@ -945,7 +1043,9 @@ describe("PayPerUse (charges)", function () {
       const f = await loadFixture(baseFixture);
       await f.registry.connect(f.bob).getFunction("register(string)")("ipfs://bob-2");
       const bob2Id = 5n;
-      const tx = f.payPerUse.connect(f.bob).charge(bob2Id, f.bobService, 4n, usd(1), REQUEST);
+      const tx = f.payPerUse
+        .connect(f.bob)
+        .charge(bob2Id, f.bobService, 4n, await serviceToken(f.payPerUse, f.bobService), usd(1), REQUEST);
       // Bob pays himself, less the fee.
       await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.payPerUse], [-usd("0.01"), usd("0.01")]);
       await expect(tx).not.to.emit(f.reputation, "CallsRecorded");
@@ -977,7 +1077,7 @@ describe("PayPerUse (charges)", function () {
       await f.registry.connect(f.bob).updateService(f.bobService, fotAddr, UNIT_PRICE, true, BOB_ENDPOINT);
       await fot.mint(f.alice.address, usd(10));
       await fot.connect(f.alice).approve(f.ppuAddr, ethers.MaxUint256);
-      await expect(aliceCharges(f))
+      await expect(f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, fotAddr, usd(1), REQUEST))
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseTransferMismatch")
         .withArgs(fotAddr, usd(1), usd("0.99"));
     });
@@ -1193,6 +1293,25 @@ describe("PayPerUse (charges)", function () {
       )
         .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseAmountMismatch")
         .withArgs(usd("1.1"), usd("1.2"));
+    });
+
+    it("reverts with PayPerUseTokenMismatch when the service moved to another token after the payer signed", async function () {
+      const f = await loadFixture(baseFixture);
+      const auth = await chargeAuth(f);
+      expect(auth.token).to.equal(f.usdtAddr);
+      const sig = await signCharge(f.payPerUse, f.alice, auth);
+      await bobSwitchesToUsdg(f);
+      const usdgBefore = await f.usdg.balanceOf(f.alice.address);
+      await expect(f.payPerUse.connect(f.bob).submitCharge(auth, sig, FUNDING.Allowance, "0x"))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseTokenMismatch")
+        .withArgs(f.usdtAddr, await f.usdg.getAddress());
+      expect(await f.usdg.balanceOf(f.alice.address)).to.equal(usdgBefore);
+      expect(await f.payPerUse.nonceUsed(f.alice.address, auth.nonce)).to.equal(false);
+      // The token is signed: submitting the same signature with the new token fails its check.
+      const swapped = { ...auth, token: await f.usdg.getAddress() };
+      await expect(f.payPerUse.connect(f.bob).submitCharge(swapped, sig, FUNDING.Allowance, "0x"))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseBadSignature")
+        .withArgs(f.alice.address);
     });
 
     it("reverts with PayPerUseNotYetValid at validAfter and accepts it one second later", async function () {
@@ -1450,6 +1569,24 @@ describe("PayPerUse (charges)", function () {
       ).to.changeTokenBalances(f.usdt, [f.alice, f.bob], [-usd(10), usd("9.9")]);
     });
 
+    it("reverts with PayPerUseTokenMismatch when the provider switched the service's token after the payer signed", async function () {
+      const f = await loadFixture(baseFixture);
+      const auth = await upToAuth(f);
+      const sig = await signUpTo(f.payPerUse, f.alice, auth);
+      await bobSwitchesToUsdg(f);
+      const usdgBefore = await f.usdg.balanceOf(f.alice.address);
+      await expect(f.payPerUse.connect(f.bob).settleUpTo(auth, sig, 40n, FUNDING.Allowance, "0x"))
+        .to.be.revertedWithCustomError(f.payPerUse, "PayPerUseTokenMismatch")
+        .withArgs(f.usdtAddr, await f.usdg.getAddress());
+      expect(await f.usdg.balanceOf(f.alice.address)).to.equal(usdgBefore);
+      expect(await f.payPerUse.nonceUsed(f.alice.address, auth.nonce)).to.equal(false);
+      // Switched back, the same authorisation settles in USDT.
+      await f.registry.connect(f.bob).updateService(f.bobService, f.usdt, UNIT_PRICE, true, BOB_ENDPOINT);
+      await expect(
+        f.payPerUse.connect(f.bob).settleUpTo(auth, sig, 40n, FUNDING.Allowance, "0x"),
+      ).to.changeTokenBalances(f.usdt, [f.alice, f.bob], [-usd(10), usd("9.9")]);
+    });
+
     it("settles at the current price after a price rise, still capped by the maximum", async function () {
       const f = await loadFixture(baseFixture);
       const auth = await upToAuth(f);
@@ -1694,7 +1831,9 @@ describe("PayPerUse (charges)", function () {
 
     it("refunds in the receipt's token", async function () {
       const f = await loadFixture(baseFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 2n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.carolService, 2n, await serviceToken(f.payPerUse, f.carolService), usd(2), REQUEST);
       const tx = f.payPerUse.connect(f.carol).refund(1n, usd("1.5"));
       await expect(tx).to.changeTokenBalances(f.usdg, [f.carol, f.alice], [-usd("1.5"), usd("1.5")]);
       await expect(tx).to.changeTokenBalances(f.usdt, [f.carol, f.alice], [0n, 0n]);
@@ -1736,7 +1875,9 @@ describe("PayPerUse (charges)", function () {
     it("credits a payer wallet that cannot receive the refund", async function () {
       const f = await loadFixture(blacklistFixture);
       await f.blk.setBlacklisted(f.bob.address, false);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 2n, usd(1), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 2n, await serviceToken(f.payPerUse, f.blkService), usd(1), REQUEST);
       await f.blk.mint(f.bob.address, usd(1));
       await f.blk.connect(f.bob).approve(f.ppuAddr, ethers.MaxUint256);
       await f.blk.setBlacklisted(f.alice.address, true);
@@ -1900,10 +2041,18 @@ describe("PayPerUse (charges)", function () {
         .listService(f.bobId, ethers.id("search:usdg"), PAY_PER_USE, f.usdgAddr, usd(2), "https://bob.example/usdg");
       const bobUsdgService = 3n;
       await aliceCharges(f); // alice -> bob, USDT: 4 units, 1
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, bobUsdgService, 1n, usd(2), REQUEST); // alice -> bob, USDG
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 3n, usd(3), REQUEST); // alice -> carol
-      await f.payPerUse.connect(f.dave).charge(f.daveId, f.bobService, 2n, usd("0.5"), REQUEST); // dave -> bob
-      await f.payPerUse.connect(f.bob).charge(f.bobId, f.carolService, 5n, usd(5), REQUEST); // bob -> carol
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, bobUsdgService, 1n, await serviceToken(f.payPerUse, bobUsdgService), usd(2), REQUEST); // alice -> bob, USDG
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.carolService, 3n, await serviceToken(f.payPerUse, f.carolService), usd(3), REQUEST); // alice -> carol
+      await f.payPerUse
+        .connect(f.dave)
+        .charge(f.daveId, f.bobService, 2n, await serviceToken(f.payPerUse, f.bobService), usd("0.5"), REQUEST); // dave -> bob
+      await f.payPerUse
+        .connect(f.bob)
+        .charge(f.bobId, f.carolService, 5n, await serviceToken(f.payPerUse, f.carolService), usd(5), REQUEST); // bob -> carol
       const pairs = async () => ({
         aliceBobUsdt: await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdtAddr),
         aliceBobUsdg: await pendingOf(f.payPerUse, f.aliceId, f.bobId, f.usdgAddr),
@@ -1969,7 +2118,9 @@ describe("PayPerUse (charges)", function () {
         .connect(f.alice)
         .listService(alice2Id, CAPABILITY, PAY_PER_USE, f.usdtAddr, UNIT_PRICE, "https://alice.example/api");
       const service = await f.registry.serviceCount();
-      const charged = f.payPerUse.connect(f.alice).charge(f.aliceId, service, 4n, usd(1), REQUEST);
+      const charged = f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, service, 4n, await serviceToken(f.payPerUse, service), usd(1), REQUEST);
       // Alice pays herself, less the fee.
       await expect(charged).to.changeTokenBalances(f.usdt, [f.alice, f.payPerUse], [-usd("0.01"), usd("0.01")]);
       await expect(charged).not.to.emit(f.reputation, "CallsRecorded");
@@ -2027,7 +2178,7 @@ describe("PayPerUse (charges)", function () {
       await bobPrices(f, price);
       await f.usdt.mint(f.alice.address, 2n * UINT96_MAX);
       const pay = (units: bigint) =>
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, units * price, REQUEST);
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, f.usdt, units * price, REQUEST);
       for (const units of [u1, u2]) {
         const tx = pay(units);
         await expect(tx).not.to.emit(f.payPerUse, "ReputationSynced");
@@ -2093,7 +2244,7 @@ describe("PayPerUse (charges)", function () {
       // 2^63 then 2^63 - 1 units at price 1 fill the calls (and the amount) to 2^64 - 1 exactly.
       const [u1, u2] = [2n ** 63n, 2n ** 63n - 1n];
       const pay = (units: bigint) =>
-        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, units, REQUEST);
+        f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, units, f.usdt, units, REQUEST);
       for (const units of [u1, u2]) {
         const tx = pay(units);
         await expect(tx).not.to.emit(f.payPerUse, "ReputationSynced");
@@ -2161,7 +2312,9 @@ describe("PayPerUse (charges)", function () {
       const f = await loadFixture(blacklistFixture);
       const total = 4n * f.blkPrice;
       const fee = feeOf(total);
-      const tx = f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, total, REQUEST);
+      const tx = f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), total, REQUEST);
       await expect(tx)
         .to.emit(f.payPerUse, "PaymentCredited")
         .withArgs(f.blkAddr, f.bob.address, total - fee);
@@ -2172,14 +2325,18 @@ describe("PayPerUse (charges)", function () {
       expect(await f.payPerUse.creditOf(f.blkAddr, f.bob.address)).to.equal(usd("1.98"));
       expect(await f.payPerUse.accruedFees(f.blkAddr)).to.equal(usd("0.02"));
       // A second payment adds to the credit.
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 2n, usd(1), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 2n, await serviceToken(f.payPerUse, f.blkService), usd(1), REQUEST);
       expect(await f.payPerUse.creditOf(f.blkAddr, f.bob.address)).to.equal(usd("2.97"));
       expect(await f.blk.balanceOf(f.ppuAddr)).to.equal(usd(3));
     });
 
     it("lets the provider withdraw its credit to another address (CreditWithdrawn), once", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       const tx = f.payPerUse.connect(f.bob).withdraw(f.blkAddr, f.carol.address);
       await expect(tx)
         .to.emit(f.payPerUse, "CreditWithdrawn")
@@ -2194,7 +2351,9 @@ describe("PayPerUse (charges)", function () {
 
     it("keeps the credit when the withdrawal itself fails, and works while paused", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       await expect(f.payPerUse.connect(f.bob).withdraw(f.blkAddr, f.bob.address))
         .to.be.revertedWithCustomError(f.blk, "MockBlacklistTokenBlacklisted")
         .withArgs(f.bob.address);
@@ -2209,7 +2368,9 @@ describe("PayPerUse (charges)", function () {
 
     it("keeps withdrawals and fee sweeps working after the token is disallowed", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       await f.payPerUse.setToken(f.blkAddr, false);
       await expect(f.payPerUse.connect(f.bob).withdraw(f.blkAddr, f.carol.address))
         .to.emit(f.payPerUse, "CreditWithdrawn")
@@ -2229,7 +2390,9 @@ describe("PayPerUse (charges)", function () {
 
     it("reverts with ProtocolZeroAddress when withdrawing to the zero address", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       await expect(f.payPerUse.connect(f.bob).withdraw(f.blkAddr, ethers.ZeroAddress)).to.be.revertedWithCustomError(
         f.payPerUse,
         "ProtocolZeroAddress",
@@ -2242,7 +2405,9 @@ describe("PayPerUse (charges)", function () {
     it("sends exactly the accrued fees to the treasury (FeesSwept), per token, callable by anyone", async function () {
       const f = await loadFixture(chargedFixture);
       await aliceCharges(f, 3n);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.carolService, 1n, usd(1), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.carolService, 1n, await serviceToken(f.payPerUse, f.carolService), usd(1), REQUEST);
       const fees = usd("0.01") + usd("0.0075");
       expect(await f.payPerUse.accruedFees(f.usdtAddr)).to.equal(fees);
       const tx = f.payPerUse.connect(f.stranger).sweepFees(f.usdtAddr);
@@ -2258,7 +2423,9 @@ describe("PayPerUse (charges)", function () {
 
     it("sweeps only the fees, never the credits, and works while paused", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       await f.payPerUse.pause();
       await expect(f.payPerUse.sweepFees(f.blkAddr)).to.changeTokenBalances(
         f.blk,
@@ -2374,7 +2541,9 @@ describe("PayPerUse (charges)", function () {
 
     it("holds exactly the unswept fees plus the credits", async function () {
       const f = await loadFixture(blacklistFixture);
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.blkService, 4n, usd(2), REQUEST);
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(f.aliceId, f.blkService, 4n, await serviceToken(f.payPerUse, f.blkService), usd(2), REQUEST);
       await aliceCharges(f);
       await f.payPerUse.connect(f.bob).refund(2n, usd("0.5"));
       expect(await f.usdt.balanceOf(f.ppuAddr)).to.equal(await f.payPerUse.accruedFees(f.usdtAddr));

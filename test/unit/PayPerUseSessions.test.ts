@@ -13,6 +13,7 @@ import {
   signVoucher,
   type PayPerUseFixture,
   type VoucherValue,
+  serviceToken,
 } from "../fixtures/payPerUse";
 import { now, signAgentWallet, usd } from "../fixtures/helpers";
 import { IERC20__factory, MockERC1271Wallet__factory, type MockStablecoin } from "../../typechain-types";
@@ -1217,7 +1218,16 @@ describe("PayPerUse sessions", function () {
       const f = await loadFixture(deployPayPerUse);
       const usdtAddr = await f.usdt.getAddress();
       // A charge books its fee at once: the baseline.
-      await f.payPerUse.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), ethers.id("baseline"));
+      await f.payPerUse
+        .connect(f.alice)
+        .charge(
+          f.aliceId,
+          f.bobService,
+          4n,
+          await serviceToken(f.payPerUse, f.bobService),
+          usd(1),
+          ethers.id("baseline"),
+        );
       const base = feeOf(usd(1));
       expect(await f.payPerUse.accruedFees(usdtAddr)).to.equal(base);
       const s1 = await openSession(f);

@@ -29,6 +29,7 @@ import {
   REQUEST,
   CAPABILITY,
   FUNDING,
+  serviceToken,
 } from "../fixtures/payPerUse";
 import { usd, now } from "../fixtures/helpers";
 import {
@@ -108,7 +109,9 @@ async function deployPopulatedPayPerUse() {
   await blk.connect(f.alice).approve(ppuAddress, ethers.MaxUint256);
 
   // Receipt 1: alice pays bob 4 units (1 USDT), bob refunds 0.4 of it.
-  await ppu.connect(f.alice).charge(f.aliceId, f.bobService, 4n, usd(1), REQUEST);
+  await ppu
+    .connect(f.alice)
+    .charge(f.aliceId, f.bobService, 4n, await serviceToken(ppu, f.bobService), usd(1), REQUEST);
   await ppu.connect(f.bob).refund(1n, usd("0.4"));
   // Receipt 2: alice signs 3 units of carol's service (3 USDG), nonce 7; carol submits it.
   const auth = await chargeAuth(f, {
@@ -476,7 +479,11 @@ describe("PayPerUse upgrade safety", function () {
         .to.be.revertedWithCustomError(ppu, "PayPerUseNonceUsed")
         .withArgs(f.alice.address, 9n);
       // A new charge pays the new 2.5% fee.
-      await expect(ppu.connect(f.alice).charge(f.aliceId, f.bobService, 40n, usd(10), REQUEST))
+      await expect(
+        ppu
+          .connect(f.alice)
+          .charge(f.aliceId, f.bobService, 40n, await serviceToken(ppu, f.bobService), usd(10), REQUEST),
+      )
         .to.emit(ppu, "Charged")
         .withArgs(
           3n,
@@ -574,7 +581,7 @@ describe("PayPerUse upgrade safety", function () {
         const [aliceId, bobId] = [(await registry.agentCount()) - 1n, await registry.agentCount()];
         await registry.connect(bob).listService(bobId, CAPABILITY, 0, tokenAddress, usd(1), "https://bob.example/api");
         const serviceId = await registry.serviceCount();
-        await ppu.connect(alice).charge(aliceId, serviceId, 5n, usd(5), REQUEST);
+        await ppu.connect(alice).charge(aliceId, serviceId, 5n, await serviceToken(ppu, serviceId), usd(5), REQUEST);
         await ppu.connect(alice).openSession(aliceId, bobId, tokenAddress, usd(50), (await now()) + DAY, alice.address);
         const sessionId = await ppu.sessionCount();
         const voucher = { sessionId, amount: usd(20), calls: 2n };
