@@ -134,10 +134,21 @@ interface ITaskEscrow is IArbitrable {
         uint256 expiry;
     }
 
-    /// @notice A live bid (price 0 = none).
+    /// @notice A live bid (price 0 = none), in one storage slot.
+    /// @param price Price asked, in the task's token.
+    /// @param eta Delivery duration offered, in seconds.
+    /// @param proposal The first 16 bytes of the bid's `proposalHash` (the full hash is in
+    ///        {BidPlaced}), which {selectBid} checks. 128 bits are enough: replacing the proposal
+    ///        the client read by another one with the same prefix is a second preimage (about
+    ///        2^128 hashes). A provider that prepares two proposals with the same prefix in advance
+    ///        needs a collision (about 2^64 hashes), and the swap stays provable: the client's
+    ///        full hash is in its {selectBid} call data, the provider's in its last {BidPlaced}.
+    ///        Bids placed before this field existed read 0 here (select them with a hash whose
+    ///        first 16 bytes are zero, e.g. `bytes32(0)`).
     struct Bid {
         uint96 price;
         uint32 eta;
+        bytes16 proposal;
     }
 
     /// @notice A provider's pending counter-proposal on a direct task (price 0 = none).
@@ -326,13 +337,18 @@ interface ITaskEscrow is IArbitrable {
 
     /// @notice Places or replaces `providerId`'s bid on an open bidding task. Stopped while paused.
     /// @param eta Delivery duration offered, in seconds; becomes the task's if selected.
+    /// @param proposalHash Hash of the off-chain proposal; emitted in full, its first 16 bytes
+    ///        stored in the bid (see {Bid}) so that a replaced proposal fails {selectBid}.
     function placeBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta, bytes32 proposalHash) external;
 
     /// @notice Withdraws `providerId`'s bid.
     function withdrawBid(uint256 taskId, uint256 providerId) external;
 
-    /// @notice The client selects `providerId`'s bid, passing its price and eta. Stopped while paused.
-    function selectBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta) external;
+    /// @notice The client selects `providerId`'s bid, passing the price, eta and proposal hash it
+    ///         chose (from {getBid} and {BidPlaced}): if the provider replaced its bid since, even
+    ///         with the same price and eta, the call reverts with {TaskEscrowTermsChanged}. The
+    ///         proposal is compared on its first 16 bytes (see {Bid}). Stopped while paused.
+    function selectBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta, bytes32 proposalHash) external;
 
     /// @notice An eligible provider claims an open auto-match task at its budget, naming the
     ///         active service of its own that lists the task's capability. Stopped while paused.
@@ -408,7 +424,8 @@ interface ITaskEscrow is IArbitrable {
     /// @notice A whole task in one call.
     function getTask(uint256 taskId) external view returns (Task memory);
 
-    /// @notice `providerId`'s bid on `taskId` (price 0 = none). Meaningful while the task is open:
+    /// @notice `providerId`'s bid on `taskId` (price 0 = none): price, eta and the first 16 bytes of
+    ///         its proposal hash, the terms {selectBid} checks. Meaningful while the task is open:
     ///         bids that were not selected stay readable after assignment but can never be used.
     function getBid(uint256 taskId, uint256 providerId) external view returns (Bid memory);
 

@@ -604,11 +604,9 @@ describe("TaskEscrow security", function () {
       await f.escrow.connect(f.carol).placeBid(id, f.carolId, MIN_BUDGET, DAY, ethers.ZeroHash);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(80), DAY, ethers.ZeroHash);
       await f.escrow.connect(f.dave).placeBid(id, f.daveId, usd(90), DAY, ethers.ZeroHash);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(80), DAY)).to.changeTokenBalances(
-        f.usdt,
-        [f.alice, f.escrow],
-        [usd(20), -usd(20)],
-      );
+      await expect(
+        f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(80), DAY, ethers.ZeroHash),
+      ).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [usd(20), -usd(20)]);
       expect((await f.escrow.getTask(id)).providerId).to.equal(f.bobId);
       // Another task proceeds alongside.
       const other = await postSubmitted(f);
@@ -620,7 +618,7 @@ describe("TaskEscrow security", function () {
       await f.escrow.setToken(await f.usdt.getAddress(), 1n);
       const id = await post(f, { mode: Mode.Bidding, providerId: 0n });
       await f.escrow.connect(f.carol).placeBid(id, f.carolId, 1n, DAY, ethers.ZeroHash);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, 1n, DAY)).to.changeTokenBalances(
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, 1n, DAY, ethers.ZeroHash)).to.changeTokenBalances(
         f.usdt,
         [f.alice, f.escrow],
         [PRICE - 1n, -(PRICE - 1n)],
@@ -639,6 +637,52 @@ describe("TaskEscrow security", function () {
       await expect(tx).to.changeTokenBalances(f.usdt, [f.carol, f.alice, f.escrow], [1n, 0n, -1n]);
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 1n, 0n, 0n);
       expect(await f.usdt.balanceOf(await f.escrow.getAddress())).to.equal(0n);
+    });
+  });
+
+  // ================================================================== front-running
+  describe("front-running a bid selection", function () {
+    const SEEN = ethers.id("proposal: full translation, native reviewer, 2 rounds of edits");
+    const SWAPPED = ethers.id("proposal: machine translation, no edits");
+
+    it("a provider that swaps its proposal (same price and eta) in front of selectBid makes the selection revert with TaskEscrowTermsChanged", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await post(f, { mode: Mode.Bidding, providerId: 0n, budget: PRICE, maxBudget: PRICE });
+
+      // The client reads bob's bid: price, eta and proposal (BidPlaced.proposalHash = SEEN).
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SEEN);
+      const bid = await f.escrow.getBid(id, f.bobId);
+      expect(bid.proposal).to.equal(ethers.dataSlice(SEEN, 0, 16));
+
+      // Bob front-runs the client's selectBid with the same price and eta but another proposal.
+      await expect(f.escrow.connect(f.bob).placeBid(id, f.bobId, bid.price, bid.eta, SWAPPED))
+        .to.emit(f.escrow, "BidPlaced")
+        .withArgs(id, f.bobId, bid.price, bid.eta, SWAPPED);
+
+      // The client's selection, made against SEEN, is refused; nothing moves.
+      const balance = await f.usdt.balanceOf(await f.escrow.getAddress());
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, bid.price, bid.eta, SEEN))
+        .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+        .withArgs(id);
+      expect(await statusOf(f, id)).to.equal(Status.Open);
+      expect(await f.usdt.balanceOf(await f.escrow.getAddress())).to.equal(balance);
+
+      // A client that reviewed the new proposal selects it knowingly.
+      const select = f.escrow.connect(f.alice).selectBid(id, f.bobId, bid.price, bid.eta, SWAPPED);
+      await expect(select).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [PRICE - usd(90), -(PRICE - usd(90))]);
+      const t = await f.escrow.getTask(id);
+      expect([t.status, t.providerId, t.amount]).to.deep.equal([BigInt(Status.Accepted), f.bobId, usd(90)]);
+    });
+
+    it("withdrawing and bidding again with another proposal is refused the same way", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await post(f, { mode: Mode.Bidding, providerId: 0n, budget: PRICE, maxBudget: PRICE });
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SEEN);
+      await f.escrow.connect(f.bob).withdrawBid(id, f.bobId);
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SWAPPED);
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(90), DAY, SEEN))
+        .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+        .withArgs(id);
     });
   });
 
