@@ -390,6 +390,12 @@ interface ITaskEscrow is IArbitrable {
 
     /// @notice The client deposits the same fee within the window; the dispute goes to the
     ///         arbitrator, which receives one deposit as its fee.
+    /// @dev Calls the dispute's snapshotted arbitrator's `createDispute` without try/catch: if it
+    ///      reverts (the arbitrator no longer accepts this escrow, e.g. its `ARBITRABLE_ROLE` on the
+    ///      court was revoked, or the arbitrator is broken), this call reverts, the client cannot
+    ///      answer, and after the window {timeout} settles the task as the provider's win by
+    ///      default. A try/catch would let a client about to lose force that failure with a
+    ///      gas-limited call (EIP-150) instead. Operational rule: see {setArbitrator}.
     function payDisputeDeposit(uint256 taskId) external;
 
     /// @notice A party adds evidence (ERC-1497) while the task is rejected, disputed or in
@@ -417,6 +423,12 @@ interface ITaskEscrow is IArbitrable {
     function setTreasury(address treasury) external;
 
     /// @notice Sets the arbitrator for disputes raised from now on. `DEFAULT_ADMIN_ROLE`.
+    /// @dev Disputes already raised keep the arbitrator snapshotted at {raiseDispute}. Operational
+    ///      rule: never revoke the escrow's role on an old arbitrator, nor retire it, while tasks it
+    ///      was snapshotted for are Disputed or in Arbitration: a Disputed task whose arbitrator
+    ///      refuses `createDispute` cannot take the client's deposit ({payDisputeDeposit}) and
+    ///      times out as the provider's win; a task in Arbitration whose arbitrator no longer
+    ///      rules waits for the 180-day arbitration timeout and its even split.
     function setArbitrator(address arbitrator) external;
 
     // ------------------------------------------------------------------ views

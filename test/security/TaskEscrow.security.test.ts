@@ -686,6 +686,44 @@ describe("TaskEscrow security", function () {
     });
   });
 
+  // ================================================================== arbitrator migration
+  describe("an arbitrator that stops accepting the escrow's cases (documented limitation)", function () {
+    // audits/known-limitations.md (TaskEscrow) and the operational rule in audits/threat-model.md:
+    // never revoke the escrow's role on an arbitrator, nor retire it, while tasks it was
+    // snapshotted for are Disputed or in Arbitration. No try/catch on createDispute: it would let
+    // a client about to lose force the failure with a gas-limited call (EIP-150).
+    it("documented behaviour: when createDispute reverts the client cannot deposit, and the timeout pays the provider in full", async function () {
+      const f = await loadFixture(deployEscrow);
+      const court = f.court;
+      const courtAddr = await court.getAddress();
+      const escrowAddr = await f.escrow.getAddress();
+      const ARBITRABLE_ROLE = await court.ARBITRABLE_ROLE();
+      expect(await court.hasRole(ARBITRABLE_ROLE, escrowAddr)).to.equal(true);
+      await f.escrow.setArbitrator(courtAddr);
+
+      // Bob delivers, alice rejects, bob disputes: the court is snapshotted for this dispute.
+      const id = await postDisputed(f);
+      expect((await f.escrow.getDispute(id)).arbitrator).to.equal(courtAddr);
+
+      // The admin breaks the operational rule: it moves to another arbitrator and revokes the
+      // escrow's role on the old court while this dispute waits for alice's deposit.
+      await f.escrow.setArbitrator(await f.arbitrator.getAddress());
+      await court.revokeRole(ARBITRABLE_ROLE, escrowAddr);
+
+      // Alice pays her deposit in time: createDispute reverts, so the whole deposit reverts.
+      await expect(f.escrow.connect(f.alice).payDisputeDeposit(id))
+        .to.be.revertedWithCustomError(court, "AccessControlUnauthorizedAccount")
+        .withArgs(escrowAddr, ARBITRABLE_ROLE);
+      expect(await statusOf(f, id)).to.equal(Status.Disputed);
+
+      // After the window, anyone settles it as the provider's win by default.
+      await time.increaseTo((await deadlineOf(f, id)) + 1n);
+      const tx = f.escrow.connect(f.stranger).timeout(id);
+      await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.alice], [PRICE - FEE + DEPOSIT, 0n]);
+      expect(await statusOf(f, id)).to.equal(Status.Resolved);
+    });
+  });
+
   // ================================================================== conservation
   describe("funds conservation", function () {
     it("the escrow balance always equals live task amounts + held deposits + credits + accrued fees", async function () {
