@@ -256,7 +256,7 @@ async function escrowRows(
   const first = (await escrow.taskCount()) - BigInt(N) + 2n;
   const last = await escrow.taskCount();
   const settle = async (id: bigint) =>
-    (await gasOf(escrow.selectBid(id, providerId, price, 86_400))) +
+    (await gasOf(escrow.selectBid(id, providerId, price, 86_400, ethers.id("p")))) +
     (await gasOf(deliver(escrow, id))) +
     (await gasOf(escrow.approve(id)));
   const settleFirst = await settle(first);

@@ -423,7 +423,7 @@ const bidding: Chapter = {
     await confirm(escrow.connect(translatorWallet).placeBid(taskId, translator, units(story, "55"), DAY, proposal));
     await confirm(escrow.connect(coderOwner).placeBid(taskId, coder, units(story, "45"), 2 * DAY, proposal));
     story.say(`Bids: the translator asks 55.00 USDT within 1 day, the coder 45.00 USDT within 2 days.`);
-    await confirm(escrow.connect(researcherOwner).selectBid(taskId, coder, units(story, "45"), 2 * DAY));
+    await confirm(escrow.connect(researcherOwner).selectBid(taskId, coder, units(story, "45"), 2 * DAY, proposal));
     story.say(`The researcher selects the cheaper bid: the coder works on it for 45.00 USDT, and the 15.00 USDT`);
     story.say(`not needed goes back to the researcher's wallet at once.`);
     const s = await deliverAndApprove(story, taskId, coderOwner, researcherOwner, "ipfs://summary.md");

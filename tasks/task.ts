@@ -1,7 +1,7 @@
 // task:* — the task hall (TaskEscrow): post a task, assign a provider (direct, bidding, auto-match
 // or a signed agreement), deliver, review, dispute, time out and collect.
 import * as fs from "node:fs";
-import { ZeroHash, getAddress, hexlify, id as keccakId, isHexString, randomBytes } from "ethers";
+import { ZeroHash, getAddress, hexlify, id as keccakId, isHexString, randomBytes, zeroPadBytes } from "ethers";
 import { task, types } from "hardhat/config";
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -381,13 +381,22 @@ taskDef("task:bid", "Places (or replaces) a provider's bid on a bidding task, or
     ),
   );
 
-taskDef("task:select", "The client selects a provider's bid (at the bid's current price and ETA)")
+taskDef("task:select", "The client selects a provider's bid (at the bid's current price, ETA and proposal)")
   .addParam("provider", "Agent whose bid to select", undefined, types.bigint)
+  .addOptionalParam(
+    "proposal",
+    "The proposal the client chose: 0x-hex hash, or the text the provider hashed (default: the bid's current one); " +
+      "refused if the bid now carries another",
+    undefined,
+    types.string,
+  )
   .setAction(
-    withPlainErrors(async (args: TaskArgs & { provider: bigint }, hre) =>
+    withPlainErrors(async (args: TaskArgs & { provider: bigint; proposal?: string }, hre) =>
       act(hre, args, `the client selected agent #${args.provider}'s bid`, async (ctx) => {
         const bid = await ctx.escrow.getBid(args.task, args.provider);
-        return ctx.escrow.selectBid(args.task, args.provider, bid.price, bid.eta);
+        // The escrow keeps the first 16 bytes of the proposal hash and compares only those.
+        const proposal = args.proposal !== undefined ? parseHash(args.proposal) : zeroPadBytes(bid.proposal, 32);
+        return ctx.escrow.selectBid(args.task, args.provider, bid.price, bid.eta, proposal);
       }),
     ),
   );
@@ -798,6 +807,7 @@ export async function taskView(ctx: Context, taskId: bigint, providers: bigint[]
       priceText: bid.price === 0n ? "no bid" : amount(bid.price),
       eta: bid.eta,
       etaText: bid.price === 0n ? "-" : formatPeriod(bid.eta),
+      proposal: bid.proposal,
     });
   }
   return {
@@ -880,7 +890,12 @@ taskDef("task:show", "A whole task: status, parties, amounts, deadlines, bids, c
         );
         if (d.bids.length > 0) {
           printTable(
-            d.bids.map((b) => ({ provider: `#${b.providerId}`, price: b.priceText, delivery: b.etaText })),
+            d.bids.map((b) => ({
+              provider: `#${b.providerId}`,
+              price: b.priceText,
+              delivery: b.etaText,
+              "proposal (first 16 bytes of its hash)": b.price === 0n ? "-" : b.proposal,
+            })),
             { title: "Bids" },
           );
         }

@@ -249,7 +249,7 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         _checkPrice(t, price);
         _checkPeriod(eta);
         _checkEligible(t.clientId, providerId, true, t.minScoreBps);
-        _getStorage().bids[taskId][providerId] = Bid(uint96(price), eta);
+        _getStorage().bids[taskId][providerId] = Bid(uint96(price), eta, bytes16(proposalHash));
         emit BidPlaced(taskId, providerId, price, eta, proposalHash);
     }
 
@@ -267,14 +267,17 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         uint256 taskId,
         uint256 providerId,
         uint256 price,
-        uint32 eta
+        uint32 eta,
+        bytes32 proposalHash
     ) external whenNotPaused nonReentrant {
         Task storage t = _openTask(taskId, Mode.Bidding);
         _requireActor(t.clientId);
         TaskEscrowStorage storage $ = _getStorage();
         Bid memory b = $.bids[taskId][providerId];
         if (b.price == 0) revert TaskEscrowNoBid(taskId, providerId);
-        if (b.price != price || b.eta != eta) revert TaskEscrowTermsChanged(taskId);
+        if (b.price != price || b.eta != eta || b.proposal != bytes16(proposalHash)) {
+            revert TaskEscrowTermsChanged(taskId);
+        }
         _checkEligible(t.clientId, providerId, true, t.minScoreBps);
         delete $.bids[taskId][providerId];
         _assign(taskId, t, providerId, price, eta);

@@ -134,10 +134,21 @@ interface ITaskEscrow is IArbitrable {
         uint256 expiry;
     }
 
-    /// @notice A live bid (price 0 = none).
+    /// @notice A live bid (price 0 = none), in one storage slot.
+    /// @param price Price asked, in the task's token.
+    /// @param eta Delivery duration offered, in seconds.
+    /// @param proposal The first 16 bytes of the bid's `proposalHash` (the full hash is in
+    ///        {BidPlaced}), which {selectBid} checks. 128 bits are enough: replacing the proposal
+    ///        the client read by another one with the same prefix is a second preimage (about
+    ///        2^128 hashes). A provider that prepares two proposals with the same prefix in advance
+    ///        needs a collision (about 2^64 hashes), and the swap stays provable: the client's
+    ///        full hash is in its {selectBid} call data, the provider's in its last {BidPlaced}.
+    ///        Bids placed before this field existed read 0 here (select them with a hash whose
+    ///        first 16 bytes are zero, e.g. `bytes32(0)`).
     struct Bid {
         uint96 price;
         uint32 eta;
+        bytes16 proposal;
     }
 
     /// @notice A provider's pending counter-proposal on a direct task (price 0 = none).
@@ -326,13 +337,18 @@ interface ITaskEscrow is IArbitrable {
 
     /// @notice Places or replaces `providerId`'s bid on an open bidding task. Stopped while paused.
     /// @param eta Delivery duration offered, in seconds; becomes the task's if selected.
+    /// @param proposalHash Hash of the off-chain proposal; emitted in full, its first 16 bytes
+    ///        stored in the bid (see {Bid}) so that a replaced proposal fails {selectBid}.
     function placeBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta, bytes32 proposalHash) external;
 
     /// @notice Withdraws `providerId`'s bid.
     function withdrawBid(uint256 taskId, uint256 providerId) external;
 
-    /// @notice The client selects `providerId`'s bid, passing its price and eta. Stopped while paused.
-    function selectBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta) external;
+    /// @notice The client selects `providerId`'s bid, passing the price, eta and proposal hash it
+    ///         chose (from {getBid} and {BidPlaced}): if the provider replaced its bid since, even
+    ///         with the same price and eta, the call reverts with {TaskEscrowTermsChanged}. The
+    ///         proposal is compared on its first 16 bytes (see {Bid}). Stopped while paused.
+    function selectBid(uint256 taskId, uint256 providerId, uint256 price, uint32 eta, bytes32 proposalHash) external;
 
     /// @notice An eligible provider claims an open auto-match task at its budget, naming the
     ///         active service of its own that lists the task's capability. Stopped while paused.
@@ -374,6 +390,12 @@ interface ITaskEscrow is IArbitrable {
 
     /// @notice The client deposits the same fee within the window; the dispute goes to the
     ///         arbitrator, which receives one deposit as its fee.
+    /// @dev Calls the dispute's snapshotted arbitrator's `createDispute` without try/catch: if it
+    ///      reverts (the arbitrator no longer accepts this escrow, e.g. its `ARBITRABLE_ROLE` on the
+    ///      court was revoked, or the arbitrator is broken), this call reverts, the client cannot
+    ///      answer, and after the window {timeout} settles the task as the provider's win by
+    ///      default. A try/catch would let a client about to lose force that failure with a
+    ///      gas-limited call (EIP-150) instead. Operational rule: see {setArbitrator}.
     function payDisputeDeposit(uint256 taskId) external;
 
     /// @notice A party adds evidence (ERC-1497) while the task is rejected, disputed or in
@@ -401,6 +423,12 @@ interface ITaskEscrow is IArbitrable {
     function setTreasury(address treasury) external;
 
     /// @notice Sets the arbitrator for disputes raised from now on. `DEFAULT_ADMIN_ROLE`.
+    /// @dev Disputes already raised keep the arbitrator snapshotted at {raiseDispute}. Operational
+    ///      rule: never revoke the escrow's role on an old arbitrator, nor retire it, while tasks it
+    ///      was snapshotted for are Disputed or in Arbitration: a Disputed task whose arbitrator
+    ///      refuses `createDispute` cannot take the client's deposit ({payDisputeDeposit}) and
+    ///      times out as the provider's win; a task in Arbitration whose arbitrator no longer
+    ///      rules waits for the 180-day arbitration timeout and its even split.
     function setArbitrator(address arbitrator) external;
 
     // ------------------------------------------------------------------ views
@@ -408,7 +436,8 @@ interface ITaskEscrow is IArbitrable {
     /// @notice A whole task in one call.
     function getTask(uint256 taskId) external view returns (Task memory);
 
-    /// @notice `providerId`'s bid on `taskId` (price 0 = none). Meaningful while the task is open:
+    /// @notice `providerId`'s bid on `taskId` (price 0 = none): price, eta and the first 16 bytes of
+    ///         its proposal hash, the terms {selectBid} checks. Meaningful while the task is open:
     ///         bids that were not selected stay readable after assignment but can never be used.
     function getBid(uint256 taskId, uint256 providerId) external view returns (Bid memory);
 

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import hre from "hardhat";
-import { ErrorFragment, Interface, id as keccakId } from "ethers";
+import { ErrorFragment, Interface, ZeroHash, dataSlice, id as keccakId } from "ethers";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { type Context, formatTimestamp, getContext, parsePeriod } from "../../tasks/lib/context";
 import { SENTENCES, errorInterface, explain } from "../../tasks/lib/errors";
@@ -241,17 +241,39 @@ describe("Task tasks (TaskEscrow CLI) @cli", function () {
       await run("task:bid", { task: id, provider: carol, price: "45", eta: "2d", from: "3" });
       await run("task:bid", { task: id, provider: bob, withdraw: true, from: "2" });
       expect((await ctx.escrow.getBid(id, bob)).price).to.equal(0n);
-      await run("task:bid", { task: id, provider: bob, price: "50", from: "2" });
+      await run("task:bid", { task: id, provider: bob, price: "50", proposal: "ipfs://b2", from: "2" });
       const rebid = await ctx.escrow.getBid(id, bob);
       expect([rebid.price, rebid.eta]).to.deep.equal([usdt("50"), 2n * 86_400n]); // eta: the task's
+      const b2 = dataSlice(keccakId("ipfs://b2"), 0, 16);
+      const none = dataSlice(ZeroHash, 0, 16);
 
       const shown = JSON.parse(
         (await capture(() => hre.run("task:show", { task: id, providers: `${bob},${carol}`, json: true }))).out,
       );
       expect(shown.bids).to.deep.equal([
-        { providerId: `${bob}`, price: usdt("50").toString(), priceText: "50.00 USDT", eta: "172800", etaText: "2d" },
-        { providerId: `${carol}`, price: usdt("45").toString(), priceText: "45.00 USDT", eta: "172800", etaText: "2d" },
+        {
+          providerId: `${bob}`,
+          price: usdt("50").toString(),
+          priceText: "50.00 USDT",
+          eta: "172800",
+          etaText: "2d",
+          proposal: b2,
+        },
+        {
+          providerId: `${carol}`,
+          price: usdt("45").toString(),
+          priceText: "45.00 USDT",
+          eta: "172800",
+          etaText: "2d",
+          proposal: none,
+        },
       ]);
+
+      // The client chose bob's first proposal; bob has replaced it since: the selection is refused.
+      expect(await failure("task:select", { task: id, provider: bob, proposal: "ipfs://b", from: "1" })).to.equal(
+        `Refused: the terms of task #${id} changed since they were read; read them again (task:show) and retry.`,
+      );
+      expect((await getTask(id)).status).to.equal(OPEN);
 
       await run("task:select", { task: id, provider: carol, from: "1" });
       const t = await getTask(id);

@@ -33,6 +33,8 @@ const ARBITRATION_TIMEOUT = 180n * DAY;
 const RULING_OPTIONS = 5n;
 const CLIENT = 1n; // alice
 const PROVIDERS = [2n, 3n, 4n]; // bob, carol, dave
+/** Proposal hashes bids carry (a bid may replace its proposal at the same price and eta). */
+const PROPOSALS = ["proposal A", "proposal B", "proposal C"].map((p) => ethers.id(p));
 const TOKEN_NAMES = ["USDT", "USDG"];
 const STATUS_NAMES = Object.fromEntries(Object.entries(Status).map(([k, v]) => [v, k])) as Record<number, string>;
 const TERMINAL: number[] = [Status.Completed, Status.Refunded, Status.Resolved, Status.Closed, Status.Expired];
@@ -74,7 +76,7 @@ interface TaskModel {
   arbFeeBps: bigint;
   deposit: bigint; // each dispute deposit, once raised (held by the escrow while Disputed / Arbitration)
   disputeId: bigint; // the arbitrator's id, once both deposited (0 = none)
-  bids: Map<bigint, { price: bigint; eta: bigint }>;
+  bids: Map<bigint, { price: bigint; eta: bigint; proposal: string }>;
   seen: number; // the on-chain status at the last check
   expectedPaid: bigint; // what its one settlement must pay out in total (set when the model settles it)
   paid: bigint; // paid out on chain so far, from TaskSettled and DepositsReturned
@@ -248,8 +250,8 @@ async function checkAll(m: Model, r: Real) {
   biddable.forEach((t, i) =>
     PROVIDERS.forEach((p, j) => {
       const b = t.bids.get(p);
-      expect([bids[i][j].price, bids[i][j].eta], `bid of #${p} on task #${t.id}`).to.deep.equal(
-        b ? [b.price, b.eta] : [0n, 0n],
+      expect([...bids[i][j]], `bid of #${p} on task #${t.id}`).to.deep.equal(
+        b ? [b.price, b.eta, ethers.dataSlice(b.proposal, 0, 16)] : [0n, 0n, ethers.dataSlice(ethers.ZeroHash, 0, 16)],
       );
     }),
   );
@@ -334,6 +336,7 @@ interface Details {
   provider: bigint; // bidder
   price: { pct: bigint } | { dust: bigint } | { over: bigint }; // bid: a share of the locked amount; when wrong, dust or too much
   eta: bigint;
+  proposal: string; // bid: its proposal hash; select, when wrong: the hash the client passes
   bidPick: number;
   claimant: bigint;
   ruling: bigint; // 0..5, or 6 (out of range) when wrong
@@ -446,13 +449,12 @@ const bid: Action = {
     let v = openVerdict(t, Mode.Bidding, ts);
     // Bids lie between the token's minimum budget and the locked amount.
     if (v === null && (price === 0n || price > t.amount || price < min)) v = fail("TaskEscrowBadAmount", price);
-    v ??= { apply: () => void t.bids.set(d.provider, { price, eta: d.eta }) };
+    v ??= { apply: () => void t.bids.set(d.provider, { price, eta: d.eta, proposal: d.proposal }) };
     await attempt(
       m,
       r,
       `bid by #${d.provider} at ${price}, eta ${d.eta}s, on ${describeTask(t)}`,
-      () =>
-        r.escrow.connect(signerOf(r, d.provider)).placeBid(t.id, d.provider, price, d.eta, ethers.id("proposal"), GAS),
+      () => r.escrow.connect(signerOf(r, d.provider)).placeBid(t.id, d.provider, price, d.eta, d.proposal, GAS),
       v,
     );
   },
@@ -464,12 +466,15 @@ const select: Action = {
   statusOk: (t) => openValid(Mode.Bidding).statusOk(t) && t.bids.size > 0,
   timeOk: openValid(Mode.Bidding).timeOk,
   async act(m, r, t, ts, d, wrong) {
-    // A live bid; when told to go wrong, a provider without one (if any).
+    // A live bid at its terms; when told to go wrong, a provider without one (if any) and a
+    // random proposal hash, which may not be the bid's (a proposal swapped since it was read).
     const bidders = PROVIDERS.filter((p) => t.bids.has(p) !== wrong);
     const provider = (bidders.length > 0 ? bidders : PROVIDERS)[d.bidPick % (bidders.length || PROVIDERS.length)];
     const b = t.bids.get(provider);
+    const proposal = wrong ? d.proposal : (b?.proposal ?? ethers.ZeroHash);
     let v = openVerdict(t, Mode.Bidding, ts);
     if (v === null && b === undefined) v = fail("TaskEscrowNoBid", t.id, provider);
+    if (v === null && proposal !== b!.proposal) v = fail("TaskEscrowTermsChanged", t.id);
     v ??= {
       apply: () => {
         t.bids.delete(provider);
@@ -480,7 +485,8 @@ const select: Action = {
       m,
       r,
       `select #${provider}${b ? ` at ${b.price}` : ""} on ${describeTask(t)}`,
-      () => r.escrow.connect(signerOf(r, CLIENT)).selectBid(t.id, provider, b?.price ?? 1n, b?.eta ?? DAY, GAS),
+      () =>
+        r.escrow.connect(signerOf(r, CLIENT)).selectBid(t.id, provider, b?.price ?? 1n, b?.eta ?? DAY, proposal, GAS),
       v,
     );
   },
@@ -937,6 +943,7 @@ const detailsArb: fc.Arbitrary<Details> = fc.record({
     { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: MIN_BUDGET }).map((over) => ({ over })) },
   ),
   eta: periodArb,
+  proposal: fc.constantFrom(...PROPOSALS),
   bidPick: fc.noBias(fc.nat({ max: 99 })),
   claimant: fc.constantFrom(PROVIDERS[0], PROVIDERS[1]),
   ruling: fc.oneof(

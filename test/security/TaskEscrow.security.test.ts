@@ -604,11 +604,9 @@ describe("TaskEscrow security", function () {
       await f.escrow.connect(f.carol).placeBid(id, f.carolId, MIN_BUDGET, DAY, ethers.ZeroHash);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(80), DAY, ethers.ZeroHash);
       await f.escrow.connect(f.dave).placeBid(id, f.daveId, usd(90), DAY, ethers.ZeroHash);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(80), DAY)).to.changeTokenBalances(
-        f.usdt,
-        [f.alice, f.escrow],
-        [usd(20), -usd(20)],
-      );
+      await expect(
+        f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(80), DAY, ethers.ZeroHash),
+      ).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [usd(20), -usd(20)]);
       expect((await f.escrow.getTask(id)).providerId).to.equal(f.bobId);
       // Another task proceeds alongside.
       const other = await postSubmitted(f);
@@ -620,7 +618,7 @@ describe("TaskEscrow security", function () {
       await f.escrow.setToken(await f.usdt.getAddress(), 1n);
       const id = await post(f, { mode: Mode.Bidding, providerId: 0n });
       await f.escrow.connect(f.carol).placeBid(id, f.carolId, 1n, DAY, ethers.ZeroHash);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, 1n, DAY)).to.changeTokenBalances(
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, 1n, DAY, ethers.ZeroHash)).to.changeTokenBalances(
         f.usdt,
         [f.alice, f.escrow],
         [PRICE - 1n, -(PRICE - 1n)],
@@ -639,6 +637,90 @@ describe("TaskEscrow security", function () {
       await expect(tx).to.changeTokenBalances(f.usdt, [f.carol, f.alice, f.escrow], [1n, 0n, -1n]);
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 1n, 0n, 0n);
       expect(await f.usdt.balanceOf(await f.escrow.getAddress())).to.equal(0n);
+    });
+  });
+
+  // ================================================================== front-running
+  describe("front-running a bid selection", function () {
+    const SEEN = ethers.id("proposal: full translation, native reviewer, 2 rounds of edits");
+    const SWAPPED = ethers.id("proposal: machine translation, no edits");
+
+    it("a provider that swaps its proposal (same price and eta) in front of selectBid makes the selection revert with TaskEscrowTermsChanged", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await post(f, { mode: Mode.Bidding, providerId: 0n, budget: PRICE, maxBudget: PRICE });
+
+      // The client reads bob's bid: price, eta and proposal (BidPlaced.proposalHash = SEEN).
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SEEN);
+      const bid = await f.escrow.getBid(id, f.bobId);
+      expect(bid.proposal).to.equal(ethers.dataSlice(SEEN, 0, 16));
+
+      // Bob front-runs the client's selectBid with the same price and eta but another proposal.
+      await expect(f.escrow.connect(f.bob).placeBid(id, f.bobId, bid.price, bid.eta, SWAPPED))
+        .to.emit(f.escrow, "BidPlaced")
+        .withArgs(id, f.bobId, bid.price, bid.eta, SWAPPED);
+
+      // The client's selection, made against SEEN, is refused; nothing moves.
+      const balance = await f.usdt.balanceOf(await f.escrow.getAddress());
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, bid.price, bid.eta, SEEN))
+        .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+        .withArgs(id);
+      expect(await statusOf(f, id)).to.equal(Status.Open);
+      expect(await f.usdt.balanceOf(await f.escrow.getAddress())).to.equal(balance);
+
+      // A client that reviewed the new proposal selects it knowingly.
+      const select = f.escrow.connect(f.alice).selectBid(id, f.bobId, bid.price, bid.eta, SWAPPED);
+      await expect(select).to.changeTokenBalances(f.usdt, [f.alice, f.escrow], [PRICE - usd(90), -(PRICE - usd(90))]);
+      const t = await f.escrow.getTask(id);
+      expect([t.status, t.providerId, t.amount]).to.deep.equal([BigInt(Status.Accepted), f.bobId, usd(90)]);
+    });
+
+    it("withdrawing and bidding again with another proposal is refused the same way", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await post(f, { mode: Mode.Bidding, providerId: 0n, budget: PRICE, maxBudget: PRICE });
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SEEN);
+      await f.escrow.connect(f.bob).withdrawBid(id, f.bobId);
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(90), DAY, SWAPPED);
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(90), DAY, SEEN))
+        .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+        .withArgs(id);
+    });
+  });
+
+  // ================================================================== arbitrator migration
+  describe("an arbitrator that stops accepting the escrow's cases (documented limitation)", function () {
+    // audits/known-limitations.md (TaskEscrow) and the operational rule in audits/threat-model.md:
+    // never revoke the escrow's role on an arbitrator, nor retire it, while tasks it was
+    // snapshotted for are Disputed or in Arbitration. No try/catch on createDispute: it would let
+    // a client about to lose force the failure with a gas-limited call (EIP-150).
+    it("documented behaviour: when createDispute reverts the client cannot deposit, and the timeout pays the provider in full", async function () {
+      const f = await loadFixture(deployEscrow);
+      const court = f.court;
+      const courtAddr = await court.getAddress();
+      const escrowAddr = await f.escrow.getAddress();
+      const ARBITRABLE_ROLE = await court.ARBITRABLE_ROLE();
+      expect(await court.hasRole(ARBITRABLE_ROLE, escrowAddr)).to.equal(true);
+      await f.escrow.setArbitrator(courtAddr);
+
+      // Bob delivers, alice rejects, bob disputes: the court is snapshotted for this dispute.
+      const id = await postDisputed(f);
+      expect((await f.escrow.getDispute(id)).arbitrator).to.equal(courtAddr);
+
+      // The admin breaks the operational rule: it moves to another arbitrator and revokes the
+      // escrow's role on the old court while this dispute waits for alice's deposit.
+      await f.escrow.setArbitrator(await f.arbitrator.getAddress());
+      await court.revokeRole(ARBITRABLE_ROLE, escrowAddr);
+
+      // Alice pays her deposit in time: createDispute reverts, so the whole deposit reverts.
+      await expect(f.escrow.connect(f.alice).payDisputeDeposit(id))
+        .to.be.revertedWithCustomError(court, "AccessControlUnauthorizedAccount")
+        .withArgs(escrowAddr, ARBITRABLE_ROLE);
+      expect(await statusOf(f, id)).to.equal(Status.Disputed);
+
+      // After the window, anyone settles it as the provider's win by default.
+      await time.increaseTo((await deadlineOf(f, id)) + 1n);
+      const tx = f.escrow.connect(f.stranger).timeout(id);
+      await expect(tx).to.changeTokenBalances(f.usdt, [f.bob, f.alice], [PRICE - FEE + DEPOSIT, 0n]);
+      expect(await statusOf(f, id)).to.equal(Status.Resolved);
     });
   });
 

@@ -556,10 +556,9 @@ describe("TaskEscrow", function () {
       await expect(
         e.connect(f.carol).placeBid(f.bidding, f.carolId, usd(120), DAY, PROPOSAL_HASH),
       ).to.be.revertedWithCustomError(e, "EnforcedPause");
-      await expect(e.connect(f.alice).selectBid(f.bidding, f.bobId, usd(150), DAY)).to.be.revertedWithCustomError(
-        e,
-        "EnforcedPause",
-      );
+      await expect(
+        e.connect(f.alice).selectBid(f.bidding, f.bobId, usd(150), DAY, PROPOSAL_HASH),
+      ).to.be.revertedWithCustomError(e, "EnforcedPause");
       await expect(e.connect(f.bob).claimTask(f.auto, f.bobId, f.serviceId)).to.be.revertedWithCustomError(
         e,
         "EnforcedPause",
@@ -1840,6 +1839,19 @@ describe("TaskEscrow", function () {
       expect((await f.escrow.getTask(id)).proposals).to.equal(0n);
     });
 
+    it("stores the first 16 bytes of the proposal hash in the bid; a new bid replaces them, a withdrawal clears them", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await postBidding(f);
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
+      const bid = await f.escrow.getBid(id, f.bobId);
+      expect([bid.price, bid.eta, bid.proposal]).to.deep.equal([usd(150), DAY, ethers.dataSlice(PROPOSAL_HASH, 0, 16)]);
+      const other = ethers.id("another proposal");
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, other);
+      expect((await f.escrow.getBid(id, f.bobId)).proposal).to.equal(ethers.dataSlice(other, 0, 16));
+      await f.escrow.connect(f.bob).withdrawBid(id, f.bobId);
+      expect([...(await f.escrow.getBid(id, f.bobId))]).to.deep.equal([0n, 0n, ethers.zeroPadBytes("0x", 16)]);
+    });
+
     it("accepts a bid at the maximum budget and the eta bounds; moves no money", async function () {
       const f = await loadFixture(deployEscrow);
       const id = await postBidding(f);
@@ -1937,7 +1949,7 @@ describe("TaskEscrow", function () {
       const f = await loadFixture(deployEscrow);
       const id = await postBidding(f);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
-      await f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY);
+      await f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       await expect(f.escrow.connect(f.carol).placeBid(id, f.carolId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowWrongStatus")
         .withArgs(id, Status.Accepted);
@@ -1956,7 +1968,7 @@ describe("TaskEscrow", function () {
       const bob = await f.escrow.getBid(id, f.bobId);
       expect([bob.price, bob.eta]).to.deep.equal([0n, 0n]);
       expect((await f.escrow.getBid(id, f.carolId)).price).to.equal(usd(160));
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY))
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowNoBid")
         .withArgs(id, f.bobId);
     });
@@ -1996,7 +2008,7 @@ describe("TaskEscrow", function () {
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       await f.escrow.connect(f.carol).placeBid(id, f.carolId, usd(170), DAY, PROPOSAL_HASH);
       const t = await pinNext();
-      const tx = f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY);
+      const tx = f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       await expect(tx)
         .to.emit(f.escrow, "TaskStateChanged")
         .withArgs(id, Status.Open, Status.Accepted)
@@ -2021,22 +2033,18 @@ describe("TaskEscrow", function () {
       const other = await postBidding(f);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(200), DAY, PROPOSAL_HASH);
       await f.escrow.connect(f.bob).placeBid(other, f.bobId, usd(110), DAY, PROPOSAL_HASH);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(200), DAY)).to.changeTokenBalances(
-        f.usdt,
-        [f.alice, f.aliceWallet, f.escrow],
-        [0n, 0n, 0n],
-      );
-      await expect(f.escrow.connect(f.operator).selectBid(other, f.bobId, usd(110), DAY)).to.changeTokenBalances(
-        f.usdt,
-        [f.alice, f.aliceWallet, f.operator, f.escrow],
-        [0n, usd(90), 0n, -usd(90)],
-      );
+      await expect(
+        f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(200), DAY, PROPOSAL_HASH),
+      ).to.changeTokenBalances(f.usdt, [f.alice, f.aliceWallet, f.escrow], [0n, 0n, 0n]);
+      await expect(
+        f.escrow.connect(f.operator).selectBid(other, f.bobId, usd(110), DAY, PROPOSAL_HASH),
+      ).to.changeTokenBalances(f.usdt, [f.alice, f.aliceWallet, f.operator, f.escrow], [0n, usd(90), 0n, -usd(90)]);
     });
 
     it("reverts with TaskEscrowNoBid for a provider without a live bid", async function () {
       const f = await loadFixture(deployEscrow);
       const id = await postBidding(f);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, usd(150), DAY))
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.carolId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowNoBid")
         .withArgs(id, f.carolId);
     });
@@ -2050,10 +2058,40 @@ describe("TaskEscrow", function () {
         [usd(150), 2n * DAY],
         [usd(180), DAY],
       ]) {
-        await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, price, eta))
+        await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, price, eta, PROPOSAL_HASH))
           .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
           .withArgs(id);
       }
+    });
+
+    it("reverts with TaskEscrowTermsChanged for another proposal hash at the same price and eta", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await postBidding(f);
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
+      // Any hash whose first 16 bytes differ, the zero hash included, is another proposal.
+      const lastByteFlipped = ethers.concat([
+        ethers.dataSlice(PROPOSAL_HASH, 0, 15),
+        "0xff",
+        ethers.dataSlice(PROPOSAL_HASH, 16),
+      ]);
+      for (const other of [ethers.id("another proposal"), ethers.ZeroHash, lastByteFlipped]) {
+        expect(other).to.not.equal(PROPOSAL_HASH);
+        await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, other))
+          .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+          .withArgs(id);
+      }
+      expect((await f.escrow.getTask(id)).status).to.equal(BigInt(Status.Open));
+    });
+
+    it("compares the proposal on the first 16 bytes of its hash only (what the bid stores)", async function () {
+      const f = await loadFixture(deployEscrow);
+      const id = await postBidding(f);
+      await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
+      const samePrefix = ethers.concat([ethers.dataSlice(PROPOSAL_HASH, 0, 16), ethers.ZeroHash.slice(0, 34)]);
+      expect(samePrefix).to.not.equal(PROPOSAL_HASH);
+      await f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, samePrefix);
+      const t = await f.escrow.getTask(id);
+      expect([t.status, t.providerId]).to.deep.equal([BigInt(Status.Accepted), f.bobId]);
     });
 
     it("reverts with TaskEscrowNotAuthorized for the bidder or a stranger", async function () {
@@ -2061,7 +2099,7 @@ describe("TaskEscrow", function () {
       const id = await postBidding(f);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       for (const who of [f.bob, f.stranger]) {
-        await expect(f.escrow.connect(who).selectBid(id, f.bobId, usd(150), DAY))
+        await expect(f.escrow.connect(who).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH))
           .to.be.revertedWithCustomError(f.escrow, "TaskEscrowNotAuthorized")
           .withArgs(f.aliceId, who.address);
       }
@@ -2072,7 +2110,7 @@ describe("TaskEscrow", function () {
       const id = await postBidding(f);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       await f.registry.connect(f.bob).setAgentPaused(f.bobId, true);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY))
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowProviderInactive")
         .withArgs(f.bobId);
     });
@@ -2085,7 +2123,7 @@ describe("TaskEscrow", function () {
       await f.reputation
         .connect(f.reporter)
         .recordTask(f.carolId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), usd(10));
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY))
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowScoreTooLow")
         .withArgs(f.bobId, 2_500n, NEUTRAL_SCORE);
     });
@@ -2093,15 +2131,14 @@ describe("TaskEscrow", function () {
     it("reverts with TaskEscrowDeadlinePassed after the acceptance deadline and TaskEscrowBadTask on a direct task", async function () {
       const f = await loadFixture(deployEscrow);
       const direct = await post(f);
-      await expect(f.escrow.connect(f.alice).selectBid(direct, f.bobId, usd(100), DAY)).to.be.revertedWithCustomError(
-        f.escrow,
-        "TaskEscrowBadTask",
-      );
+      await expect(
+        f.escrow.connect(f.alice).selectBid(direct, f.bobId, usd(100), DAY, PROPOSAL_HASH),
+      ).to.be.revertedWithCustomError(f.escrow, "TaskEscrowBadTask");
       const id = await postBidding(f);
       await f.escrow.connect(f.bob).placeBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH);
       const deadline = (await f.escrow.getTask(id)).deadline;
       await passDeadline(deadline);
-      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY))
+      await expect(f.escrow.connect(f.alice).selectBid(id, f.bobId, usd(150), DAY, PROPOSAL_HASH))
         .to.be.revertedWithCustomError(f.escrow, "TaskEscrowDeadlinePassed")
         .withArgs(id, deadline);
     });

@@ -10,6 +10,16 @@ import { TaskEscrow__factory, TaskEscrowV2Mock__factory } from "../../typechain-
 /** ERC-1967 implementation slot: bytes32(uint256(keccak256("eip1967.proxy.implementation")) - 1). */
 const IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc";
 const UPGRADE_OPTS = { kind: "uups" as const };
+/** ERC-7201 slot of TaskEscrowStorage; `bids` is its sixth field (slot + 5). */
+const ESCROW_STORAGE = 0x3773656cb3ba96d317fcb0dcaec56c561f14eaf2a17a9caec35fbec2f94a3c00n;
+const PROPOSAL = ethers.id("proposal");
+
+/** Storage slot of `bids[taskId][providerId]` (one slot: price, eta, proposal). */
+function bidSlot(taskId: bigint, providerId: bigint): string {
+  const coder = ethers.AbiCoder.defaultAbiCoder();
+  const inner = ethers.keccak256(coder.encode(["uint256", "uint256"], [taskId, ESCROW_STORAGE + 5n]));
+  return ethers.keccak256(coder.encode(["uint256", "bytes32"], [providerId, inner]));
+}
 
 async function implementationOf(proxy: string): Promise<string> {
   const raw = await ethers.provider.getStorage(proxy, IMPLEMENTATION_SLOT);
@@ -23,7 +33,7 @@ async function deployPopulatedEscrow() {
   await f.escrow.connect(f.bob).counterPropose(open, usd(50), 3n * DAY);
   const accepted = await postAccepted(f);
   const bidding = await post(f, { mode: Mode.Bidding, providerId: 0n });
-  await f.escrow.connect(f.carol).placeBid(bidding, f.carolId, usd(90), 2n * DAY, ethers.id("proposal"));
+  await f.escrow.connect(f.carol).placeBid(bidding, f.carolId, usd(90), 2n * DAY, PROPOSAL);
   const settled = await postAccepted(f);
   await f.escrow.connect(f.bob).submitWork(settled, ethers.id("work"), "ipfs://work");
   await f.escrow.connect(f.alice).approve(settled);
@@ -111,6 +121,7 @@ describe("TaskEscrow upgrade safety", function () {
     const f = await loadFixture(deployPopulatedEscrow);
     const before = await observe(f);
     expect(before.tasks[0][4]).to.equal(BigInt(Status.Open));
+    expect(before.bid).to.deep.equal([usd(90), 2n * DAY, ethers.dataSlice(PROPOSAL, 0, 16)]);
 
     const v2 = await new TaskEscrowV2Mock__factory(f.admin).deploy();
     const setNine = TaskEscrowV2Mock__factory.createInterface().encodeFunctionData("setV2Value", [9n]);
@@ -135,9 +146,31 @@ describe("TaskEscrow upgrade safety", function () {
       [f.alice, upgraded],
       [usd(10), -usd(10)],
     );
-    await upgraded.connect(f.alice).selectBid(f.ids.bidding, f.carolId, usd(90), 2n * DAY);
+    await upgraded.connect(f.alice).selectBid(f.ids.bidding, f.carolId, usd(90), 2n * DAY, PROPOSAL);
     expect((await upgraded.getTask(f.ids.bidding)).status).to.equal(Status.Accepted);
     expect(await upgraded.nonceUsed(f.daveId, 7n)).to.equal(true);
+  });
+
+  it("a bid stored before the proposal field existed (upper 128 bits zero) reads proposal 0 and is selected with a zero hash", async function () {
+    const f = await loadFixture(deployPopulatedEscrow);
+    const proxy = await f.escrow.getAddress();
+    const slot = bidSlot(f.ids.bidding, f.carolId);
+    // The bid's one slot, packed from the low end: price (96 bits), eta (32), proposal (128).
+    const packed = (usd(90) | ((2n * DAY) << 96n)).toString(16).padStart(32, "0");
+    const stored = await ethers.provider.getStorage(proxy, slot);
+    expect(stored).to.equal(ethers.dataSlice(PROPOSAL, 0, 16) + packed);
+    // Rewrite it as the previous implementation (Bid{uint96 price; uint32 eta}) left it.
+    await ethers.provider.send("hardhat_setStorageAt", [proxy, slot, ethers.zeroPadValue("0x" + packed, 32)]);
+    expect([...(await f.escrow.getBid(f.ids.bidding, f.carolId))]).to.deep.equal([
+      usd(90),
+      2n * DAY,
+      ethers.dataSlice(ethers.ZeroHash, 0, 16),
+    ]);
+    await expect(f.escrow.connect(f.alice).selectBid(f.ids.bidding, f.carolId, usd(90), 2n * DAY, PROPOSAL))
+      .to.be.revertedWithCustomError(f.escrow, "TaskEscrowTermsChanged")
+      .withArgs(f.ids.bidding);
+    await f.escrow.connect(f.alice).selectBid(f.ids.bidding, f.carolId, usd(90), 2n * DAY, ethers.ZeroHash);
+    expect((await f.escrow.getTask(f.ids.bidding)).status).to.equal(Status.Accepted);
   });
 
   it("the Ignition Upgrade module points the escrow proxy at a fresh implementation", async function () {
