@@ -110,6 +110,11 @@ export async function courtRows(
     return { caseId: (await escrow.getDispute(taskId)).disputeId, gas };
   }
   async function drawGas(caseId: bigint) {
+    // Randomness only after minStakingTime in the Staking phase.
+    const [, , phaseSince] = await court.drawState();
+    const ready = phaseSince + (await court.timing()).minStakingTime;
+    const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    if (latest < ready) await network.provider.send("evm_increaseTime", [Number(ready - latest)]);
     await court.requestRandomness();
     const [, , , requestId] = await court.drawState();
     await coordinator.fulfillRandomWords(requestId, source);

@@ -273,7 +273,11 @@ export async function describeCourtReceipt(c: CourtContext, receipt: ContractTra
       case "CaseStatusChanged":
         lines.push(
           `Case #${a.caseId}, round ${a.round}: ${CASE_STATUSES[Number(a.from)]} → ${CASE_STATUSES[Number(a.to)]}` +
-            (a.deadline === 0n ? "." : `, until ${formatTimestamp(a.deadline)}.`),
+            (a.deadline === 0n
+              ? "."
+              : CASE_STATUSES[Number(a.to)] === "Drawing"
+                ? `; a jury still short after ${formatTimestamp(a.deadline)} goes on with the jurors drawn.`
+                : `, until ${formatTimestamp(a.deadline)}.`),
         );
         break;
       case "JurorDrawn":
@@ -291,7 +295,10 @@ export async function describeCourtReceipt(c: CourtContext, receipt: ContractTra
         );
         break;
       case "RoundAbandoned":
-        lines.push(`Nobody revealed in round ${a.round}: case #${a.caseId} is redrawn.`);
+        lines.push(`Nobody revealed (or could be seated) in round ${a.round}: case #${a.caseId} is redrawn.`);
+        break;
+      case "RoundShrunk":
+        lines.push(`Round ${a.round} was still short after its draw timeout: it goes on with ${a.size} juror(s).`);
         break;
       case "Appealed":
         lines.push(
@@ -918,7 +925,7 @@ export async function advanceStep(c: CourtContext, caseId: bigint, iterations?: 
         ? `it waits for the random word of request ${requestId} (on a local network: vrf:fulfill)`
         : phase === DRAWING
           ? `it waits for the next draw epoch (this one ends with dispute:advance once every case is seated)`
-          : `it waits for a draw`,
+          : `it waits for a draw (randomness can be requested ${deadlineWords(phaseSince + t.minStakingTime, now)})`,
     Commit: `jurors commit until ${until} (dispute:commit)`,
     Reveal: `jurors reveal until ${until} (dispute:reveal)`,
     Appeal: `the parties may appeal until ${until} (dispute:appeal)`,

@@ -34,6 +34,8 @@ contract EvaluatorStaking is ProtocolBase, IEvaluatorStaking, IArbitrator, IRand
     ///         million OKB, more than the OKB supply; with a stake token of a larger supply a stake
     ///         into a full group reverts `SortitionTreeOverflow` (settlements never do).
     uint256 public constant MAX_STAKE = JuryLogic.MAX_STAKE;
+    /// @notice Time a round waits for a full jury before a draw may seat it short (see {draw}).
+    uint256 public constant DRAW_TIMEOUT = JuryLogic.DRAW_TIMEOUT;
     /// @notice Blocks between scheduling the block-hash fallback and the block whose hash is used.
     uint256 public constant FALLBACK_BLOCKS = 20;
     /// @notice Choices of a case (payout shares 0/25/50/75/100%).
@@ -253,11 +255,13 @@ contract EvaluatorStaking is ProtocolBase, IEvaluatorStaking, IArbitrator, IRand
         _requirePhase(Phase.Drawing);
         JuryLogic.Case storage c = _caseIn(caseId, CaseStatus.Drawing);
         if (c.markEpoch >= $.epoch) revert EvaluatorStakingNotDrawable(caseId, c.markEpoch, $.epoch);
-        JuryLogic.Round storage r = $.rounds[caseId][c.round];
-        seated = JuryLogic.drawSeats($, caseId, c.round, iterations);
-        if (seated == r.size) {
+        uint256 size;
+        (seated, size) = JuryLogic.drawSeats($, caseId, c.round, iterations);
+        if (seated == size) {
             --$.casesThisEpoch;
-            _setStatus(caseId, c, CaseStatus.Commit, block.timestamp + c.params.commitPeriod);
+            // Timed out with nobody seated: redrawn, as a round nobody committed in.
+            if (seated == 0) _abandon(caseId, c, $.rounds[caseId][c.round]);
+            else _setStatus(caseId, c, CaseStatus.Commit, block.timestamp + c.params.commitPeriod);
         }
     }
 
@@ -480,12 +484,13 @@ contract EvaluatorStaking is ProtocolBase, IEvaluatorStaking, IArbitrator, IRand
 
     // ------------------------------------------------------------------ internal: cases
 
-    /// @dev Marks the case's current round as waiting for the next epoch's word.
+    /// @dev Marks the case's current round as waiting for the next epoch's word. The deadline of
+    ///      the Drawing status is the draw timeout: after it, a draw may seat the round short.
     function _waitForDraw(uint256 caseId, JuryLogic.Case storage c) private {
         JuryLogic.Court storage $ = _getStorage();
         c.markEpoch = $.epoch;
         ++$.pendingCases;
-        _setStatus(caseId, c, CaseStatus.Drawing, 0);
+        _setStatus(caseId, c, CaseStatus.Drawing, block.timestamp + JuryLogic.DRAW_TIMEOUT);
     }
 
     /// @dev Lower median of the revealed choices; the appeal period starts (none if no round is left).
@@ -504,7 +509,8 @@ contract EvaluatorStaking is ProtocolBase, IEvaluatorStaking, IArbitrator, IRand
         _setStatus(caseId, c, CaseStatus.Appeal, block.timestamp + window);
     }
 
-    /// @dev Nobody revealed: the round's fee moves to a redraw of the same size.
+    /// @dev Nobody revealed (or nobody was seated by the draw timeout): the round's fee moves to a
+    ///      redraw of the same size.
     function _abandon(uint256 caseId, JuryLogic.Case storage c, JuryLogic.Round storage r) private {
         r.abandoned = true;
         uint256 old = c.round;

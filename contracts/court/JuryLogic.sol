@@ -28,6 +28,17 @@ library JuryLogic {
     uint256 private constant MIN_APPEAL_FEE_BPS = 5_000;
     uint256 private constant MAX_APPEAL_FEE_BPS = 50_000;
     uint256 private constant MAX_PHASE_TIME = 7 days;
+    /// @dev Least `minStakingTime`. With 0, `passPhase` and `requestRandomness` fit in one block
+    ///      and, while a case waits, keep the court out of the Staking phase for good (no unstake
+    ///      request, no settlement can land). One hour gives queued transactions hundreds of blocks
+    ///      and adds at most an hour to a case's wait under constant load (periods are >= 1 hour).
+    uint256 private constant MIN_STAKING_TIME = 1 hours;
+    /// @dev How long a round waits for a full jury (from the moment it starts waiting, kept in the
+    ///      case's `deadline` while it is in Drawing) before a draw may seat it short.
+    uint256 internal constant DRAW_TIMEOUT = 7 days;
+    /// @dev Least `iterations` of a draw that seats a timed-out round short, so that nobody can
+    ///      shrink a round that the pool could fill by drawing it with one candidate.
+    uint256 internal constant SHRINK_DRAWS = 64;
     /// @dev Stake per unit of sum-tree weight, 0.01 of an 18-decimal coin (mirrors
     ///      `EvaluatorStaking.WEIGHT_UNIT`): 32-bit tree lanes then hold up to 42.9 million OKB.
     uint256 internal constant WEIGHT_UNIT = 1e16;
@@ -114,21 +125,26 @@ library JuryLogic {
     // ------------------------------------------------------------------ draw
 
     /// @notice Draws up to `iterations` candidates for round `roundIndex` of `caseId`; seats and
-    ///         locks the eligible ones. The caller checked the phase and the case.
+    ///         locks the eligible ones. The caller checked the phase and the case. A round still
+    ///         short after a draw of at least `SHRINK_DRAWS` candidates, past its `DRAW_TIMEOUT`
+    ///         (the case's `deadline`), goes on with the jurors it has: its size becomes `seated`
+    ///         (`RoundShrunk`).
     /// @return seated Jurors seated in the round so far.
+    /// @return size The round's size after the draw; 0 when it timed out with nobody seated (the
+    ///         court then abandons it; its stored size stays, for the redraw).
     function drawSeats(
         Court storage $,
         uint256 caseId,
         uint256 roundIndex,
         uint256 iterations
-    ) external returns (uint256 seated) {
+    ) external returns (uint256 seated, uint256 size) {
         // Never zero: randomness is only requested for a non-empty pool, and the pool cannot
         // shrink until the Drawing phase ends (unstakes and slashes wait for the Staking phase).
         uint256 total = $.tree.total();
         Case storage c = $.cases[caseId];
         Round storage r = $.rounds[caseId][roundIndex];
         seated = r.seated;
-        uint256 size = r.size;
+        size = r.size;
         uint256 nonce = r.drawNonce;
         uint256 lock = c.params.minStake;
         uint256 word = $.word;
@@ -146,6 +162,13 @@ library JuryLogic {
         r.seated = uint8(seated);
         // The nonce only matters to a later call: a full jury needs none (saves a slot write).
         if (seated < size) r.drawNonce = uint32(nonce);
+        if (seated < size && iterations >= SHRINK_DRAWS && block.timestamp > c.deadline) {
+            size = seated;
+            if (seated != 0) {
+                r.size = uint8(seated);
+                emit IEvaluatorStaking.RoundShrunk(caseId, roundIndex, seated);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ settlement
@@ -214,10 +237,12 @@ library JuryLogic {
         emit IEvaluatorStaking.ParamsSet(p);
     }
 
-    /// @notice Checks the timings against their hard bounds and stores them.
+    /// @notice Checks the timings against their hard bounds (`minStakingTime` from 1 hour to
+    ///         7 days) and stores them.
     function setTiming(Court storage $, IEvaluatorStaking.Timing calldata t) external {
         if (
             !_inPeriod(t.unstakeDelay) ||
+            t.minStakingTime < MIN_STAKING_TIME ||
             t.minStakingTime > MAX_PHASE_TIME ||
             t.maxDrawingTime < MIN_PERIOD ||
             t.maxDrawingTime > MAX_PHASE_TIME ||

@@ -24,7 +24,11 @@ pragma solidity 0.8.30;
 ///      is skipped when it is a party or has the owner of a party, already sits in the round, is
 ///      in a post-slash cooldown, or has less free stake than the case's minimum stake (each
 ///      seat locks that much). Draws go on with fresh seeds until the jury is full; a case the
-///      pool cannot seat in one epoch waits for the next.
+///      pool cannot seat in one epoch waits for the next. A round still short `DRAW_TIMEOUT`
+///      (7 days) after it started waiting (the case's `deadline` in the Drawing status) goes on
+///      with the jurors it has at its next draw of at least 64 candidates (`RoundShrunk`; fees and
+///      slashes are then shared among them as usual); with nobody seated it is abandoned and
+///      redrawn, like a round nobody committed in.
 ///
 ///      Vote. Choices are the provider's payout share: 0 = 0%, 1 = 25%, 2 = 50%, 3 = 75%,
 ///      4 = 100% (ERC-792 ruling = choice + 1). A juror commits
@@ -90,7 +94,8 @@ interface IEvaluatorStaking {
 
     /// @notice Global timings (not snapshotted: they concern evaluators and draw epochs).
     /// @param unstakeDelay Cooldown between an unstake request and its claim.
-    /// @param minStakingTime Least time in the Staking phase before randomness can be requested.
+    /// @param minStakingTime Least time in the Staking phase before randomness can be requested
+    ///        (at least 1 hour, so that unstake requests and settlements always get a window).
     /// @param maxDrawingTime After this long in the Drawing phase, {passPhase} works even if some
     ///        cases could not be seated (they wait for the next word).
     /// @param randomnessTimeout After this long in the Generating phase, {fallbackRandomness} works.
@@ -192,7 +197,8 @@ interface IEvaluatorStaking {
         uint256 clientId,
         uint256 providerId
     );
-    /// @notice A case moved to `status` in `round`, with its new deadline (0 when none).
+    /// @notice A case moved to `status` in `round`, with its new deadline (0 when none; for
+    ///         `Drawing`, the draw timeout after which the round may be seated short).
     event CaseStatusChanged(uint256 indexed caseId, uint256 round, CaseStatus from, CaseStatus to, uint256 deadline);
     /// @notice A juror was drawn for `seat` of `round`, with its stake at the draw.
     event JurorDrawn(uint256 indexed caseId, uint256 round, uint256 indexed agentId, uint256 seat, uint256 stake);
@@ -202,8 +208,12 @@ interface IEvaluatorStaking {
     event VoteRevealed(uint256 indexed caseId, uint256 round, uint256 indexed agentId, uint256 choice);
     /// @notice `round` ruled `choice` (the provider's share is choice x 25%).
     event RoundRuled(uint256 indexed caseId, uint256 round, uint256 choice, uint256 revealed);
-    /// @notice Nobody revealed in `round`; the case is redrawn.
+    /// @notice Nobody revealed in `round` (or nobody was seated by its draw timeout); the case is
+    ///         redrawn.
     event RoundAbandoned(uint256 indexed caseId, uint256 round);
+    /// @notice `round` was still short after its draw timeout: it goes on with the `size` jurors
+    ///         it has (its commit period starts).
+    event RoundShrunk(uint256 indexed caseId, uint256 round, uint256 size);
     /// @notice A party appealed; `round` seats `jurySize` jurors and holds `fee`.
     event Appealed(
         uint256 indexed caseId,
@@ -358,7 +368,11 @@ interface IEvaluatorStaking {
 
     /// @notice Draws up to `iterations` candidates for the case's current round (skipped
     ///         candidates count). Anyone, in the Drawing phase, for a case waiting since before the
-    ///         epoch's request. The jury complete, the commit period starts.
+    ///         epoch's request. The jury complete, the commit period starts. Past the case's
+    ///         `deadline` (`DRAW_TIMEOUT` after the round started waiting), a draw of at least 64
+    ///         candidates that leaves the round short makes its size the jurors seated
+    ///         (`RoundShrunk`) and starts the commit period; with nobody seated, the round is
+    ///         abandoned (`RoundAbandoned`) and waits for the next epoch.
     /// @return seated Jurors seated in the round so far.
     function draw(uint256 caseId, uint256 iterations) external returns (uint256 seated);
 
@@ -378,7 +392,8 @@ interface IEvaluatorStaking {
 
     /// @notice Moves a case past an elapsed deadline: commit → reveal (or redraw if nobody
     ///         committed), reveal → ruling (or redraw if nobody revealed), appeal → final ruling,
-    ///         given to the arbitrable contract once. Anyone.
+    ///         given to the arbitrable contract once. Anyone. A case in `Drawing` moves only
+    ///         through {draw} (reverts `EvaluatorStakingDeadlineNotPassed`).
     function advance(uint256 caseId) external;
 
     /// @notice Appeals the current ruling for party `partyId` (the client or the provider), paying
@@ -396,7 +411,9 @@ interface IEvaluatorStaking {
     /// @notice Sets the case parameters (used by cases created afterwards). Parameter role.
     function setParams(Params calldata params) external;
 
-    /// @notice Sets the timings. Parameter role.
+    /// @notice Sets the timings. Parameter role. Reverts `EvaluatorStakingBadParams` outside the
+    ///         bounds: `unstakeDelay` 1 hour to 30 days, `minStakingTime` 1 hour to 7 days,
+    ///         `maxDrawingTime` 1 hour to 7 days, `randomnessTimeout` 1 hour to 30 days.
     function setTiming(Timing calldata timing) external;
 
     /// @notice Sets the randomness source. Admin only, in the Staking phase.

@@ -26,7 +26,7 @@ export const COURT_PARAMS = {
 /** Global timings of the court on a new deployment. */
 export const COURT_TIMING = {
   unstakeDelay: 7 * 86_400,
-  minStakingTime: 0,
+  minStakingTime: 3_600, // least Staking phase between draw epochs (JuryLogic: at least 1 hour)
   maxDrawingTime: 3_600,
   randomnessTimeout: 86_400,
 };

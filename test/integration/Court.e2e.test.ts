@@ -15,6 +15,8 @@ import {
   COURT_PARAMS,
   COURT_TIMING,
   CourtFixture,
+  drawDeadline,
+  waitForStakingTime,
 } from "../fixtures/court";
 import { Status, PROTOCOL_FEE_BPS } from "../fixtures/escrow";
 import { usd } from "../fixtures/helpers";
@@ -40,8 +42,12 @@ const word = (n: number) => BigInt(ethers.id(`court-e2e-word-${n}`));
 const share = (pot: bigint, before: bigint, after: bigint, total: bigint) =>
   (pot * after) / total - (pot * before) / total;
 
-/** Requests the word of a new epoch and has the VRF mock answer `w`; checks the events. */
+/**
+ * Requests the word of a new epoch (once the Staking phase lasted minStakingTime) and has the VRF
+ * mock answer `w`; checks the events.
+ */
 async function randomness(f: CourtFixture, w: bigint, expectedEpoch: bigint, casesWaiting: bigint) {
+  await waitForStakingTime(f.court);
   const tx = await f.court.requestRandomness();
   const [phase, epoch, , requestId] = await f.court.drawState();
   expect(phase).to.equal(Phase.Generating);
@@ -430,7 +436,7 @@ describe("Court end to end: redraws and waiting cases", function () {
     await expect(abandon).to.emit(court, "RoundAbandoned").withArgs(caseId, 0n);
     await expect(abandon)
       .to.emit(court, "CaseStatusChanged")
-      .withArgs(caseId, 1n, CaseStatus.Reveal, CaseStatus.Drawing, 0n);
+      .withArgs(caseId, 1n, CaseStatus.Reveal, CaseStatus.Drawing, await drawDeadline(abandon));
     const r0 = await court.getRound(caseId, 0);
     const r1 = await court.getRound(caseId, 1);
     expect([r0.abandoned, r0.ruled, r0.fee]).to.deep.equal([true, false, 0n]);

@@ -79,6 +79,7 @@ describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
 
   /** Randomness requested and fulfilled, the jury drawn and the draw phase over; returns the jurors. */
   async function seated(caseId: bigint): Promise<bigint[]> {
+    await time.increase(HOUR); // minStakingTime
     await run("dispute:advance", { case: caseId });
     await run("vrf:fulfill");
     await run("dispute:advance", { case: caseId });
@@ -267,6 +268,8 @@ describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
     it("the whole case through the tasks: advance, vrf:fulfill, commit, reveal, final ruling, execute, rewards", async function () {
       const { taskId, caseId } = await disputedTask();
       const waiting = await json("dispute:show", { task: taskId });
+      // In the Drawing status the deadline is the draw timeout (7 days after the dispute opened).
+      const drawTimeout = (await court().getCase(caseId)).deadline;
       expect(waiting).to.deep.include({
         caseId: `${caseId}`,
         taskId: `${taskId}`,
@@ -274,8 +277,8 @@ describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
         statusMeaning: "waits for its jury",
         phase: "Staking",
         round: "0",
-        deadline: "0",
-        deadlineWords: "none",
+        deadline: `${drawTimeout}`,
+        deadlineWords: "in 7 days",
         deadlinePassed: false,
         clientId: `${client}`,
         providerId: `${provider}`,
@@ -292,6 +295,13 @@ describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
         "The court is not waiting for randomness (phase Staking, epoch 0): nothing to fulfil.",
       );
 
+      // Randomness only after minStakingTime (1 hour) in the Staking phase.
+      expect(await failure("dispute:advance", { case: caseId })).to.match(
+        new RegExp(
+          `^Nothing to do for case #${caseId} now: it waits for a draw \\(randomness can be requested in \\d+ minutes?( \\d+ seconds?)?\\)\\.$`,
+        ),
+      );
+      await time.increase(HOUR);
       const requested = await json("dispute:advance", { case: caseId });
       expect(requested).to.deep.equal({
         caseId: `${caseId}`,
@@ -486,7 +496,8 @@ describe("Court tasks (EvaluatorStaking CLI) @cli", function () {
         status: "Drawing",
         events: [
           `Agent #${client} appealed: round 1 seats 7 jurors, for a fee of 11.666666 USDT.`,
-          `Case #${caseId}, round 1: Appeal → Drawing.`,
+          `Case #${caseId}, round 1: Appeal → Drawing; a jury still short after ` +
+            `${formatTimestamp((await court().getCase(caseId)).deadline)} goes on with the jurors drawn.`,
         ],
         tx: appealed.tx,
       });

@@ -4,7 +4,7 @@ import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { ContractTransactionResponse, LogDescription } from "ethers";
-import { deployCourt, openCase, stakeFor, OKB, MIN_STAKE, CourtFixture } from "../fixtures/court";
+import { deployCourt, openCase, stakeFor, waitForStakingTime, OKB, MIN_STAKE, CourtFixture } from "../fixtures/court";
 
 /**
  * EvaluatorStaking properties.
@@ -16,7 +16,10 @@ import { deployCourt, openCase, stakeFor, OKB, MIN_STAKE, CourtFixture } from ".
  *    the protocol's rewards + slashed stake not yet shared; in the case token, balance == held ==
  *    Σ rewards + fees not yet shared. Every revert is one of the court's (or the escrow's) custom
  *    errors, never a panic.
- * 2. In the same runs: staked >= locked for every evaluator, and locked == minStake x open seats.
+ * 2. In the same runs: staked >= locked for every evaluator, and locked == minStake x open seats;
+ *    a round leaves the Drawing status only with every seat taken (draws of up to 80 candidates and
+ *    time jumps of up to 9 days reach the draw timeout, which shrinks a short round to its seated
+ *    jurors, or abandons it when nobody is seated).
  * 3. In the same runs, for every seat drawn: not a party, not an agent of a party's owner (alice
  *    stakes her client agent and a second agent with a large stake), not cooled down at the
  *    request, at least minStake free (an evaluator with 15 OKB can hold one seat at a time), and
@@ -95,7 +98,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     weight: 3,
   },
   {
-    arbitrary: fc.record({ t: fc.constant("draw" as const), c: fc.nat(5), iters: fc.integer({ min: 1, max: 40 }) }),
+    arbitrary: fc.record({ t: fc.constant("draw" as const), c: fc.nat(5), iters: fc.integer({ min: 1, max: 80 }) }),
     weight: 4,
   },
   { arbitrary: fc.record({ t: fc.constant("pass" as const) }), weight: 3 },
@@ -194,9 +197,13 @@ async function run(f: Awaited<ReturnType<typeof setup>>, actions: Action[]) {
     let slashes = 0n;
     let fees = 0n;
     for (const c of cases) {
-      const rounds = (await court.getCase(c)).round;
+      const { round: rounds, status } = await court.getCase(c);
       for (let r = 0n; r <= rounds; r++) {
         const round = await court.getRound(c, r);
+        const waiting = r === rounds && status === 1n; // Drawing
+        const unseated = round.abandoned && round.seated === 0n; // timed out with nobody seated
+        expect(round.seated <= round.size, `case ${c} round ${r}: ${round.seated} of ${round.size}`).to.equal(true);
+        if (!waiting && !unseated) expect(round.seated, `case ${c} round ${r} left Drawing short`).to.equal(round.size);
         const settled = round.cursor === BigInt(2 * round.jurors.length);
         if (round.abandoned) slashes += settled ? 0n : round.slashPot;
         else slashes += round.slashPot - (stakeRewarded.get(key(c, r)) ?? 0n);
@@ -242,6 +249,8 @@ async function run(f: Awaited<ReturnType<typeof setup>>, actions: Action[]) {
         if (cases.length < 6) cases.push((await openCase(f)).caseId);
         break;
       case "randomness": {
+        // After minStakingTime a request can always be made (when a case waits and the pool weighs).
+        if ((await court.drawState())[0] === 0n) await waitForStakingTime(court);
         const logs = await attempt(() => court.requestRandomness());
         if (logs) {
           const [, , , requestId] = await court.drawState();
@@ -383,6 +392,7 @@ describe("EvaluatorStaking properties", function () {
         );
         const f: CourtFixture = await loadFixture(weighted);
         const { caseId } = await openCase(f);
+        await waitForStakingTime(f.court);
         await f.court.requestRandomness();
         const [, , , requestId] = await f.court.drawState();
         const source = await f.vrfSource.getAddress();

@@ -18,6 +18,7 @@ import {
   COURT_TIMING,
   ARBITRABLE_ROLE,
   CourtFixture,
+  waitForStakingTime,
 } from "../fixtures/court";
 import {
   CourtReentrantReceiver__factory,
@@ -174,6 +175,7 @@ describe("EvaluatorStaking security", function () {
       for (const [name, change] of changes) {
         it(`${name} during ${when}: same jury, same stakes, same weights`, async function () {
           const f = await loadFixture(steeringPool);
+          await waitForStakingTime(f.court);
           await f.court.requestRandomness();
           const [, , , requestId] = await f.court.drawState();
           const source = await f.vrfSource.getAddress();
@@ -205,6 +207,7 @@ describe("EvaluatorStaking security", function () {
       const e = f.evaluators[6];
       await f.court.connect(e.signer).cancelUnstake(e.id); // in Staking: back in the pool at once
       expect(await f.court.weightOf(e.id)).to.equal(OKB(5_000) / (await f.court.WEIGHT_UNIT()));
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const [, , , requestId] = await f.court.drawState();
       await f.coordinator.fulfillRandomWordsWithOverride(requestId, await f.vrfSource.getAddress(), [word(1)]);
@@ -217,6 +220,7 @@ describe("EvaluatorStaking security", function () {
     it("a second request in the same epoch reverts (Generating, then Drawing)", async function () {
       const f = await loadFixture(nativePool);
       await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       await expect(f.court.requestRandomness())
         .to.be.revertedWithCustomError(f.court, "EvaluatorStakingWrongPhase")
@@ -233,6 +237,7 @@ describe("EvaluatorStaking security", function () {
     it("only the coordinator fulfils the adapter, only the source feeds the court", async function () {
       const f = await loadFixture(nativePool);
       await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const [, , , requestId] = await f.court.drawState();
       await expect(f.vrfSource.connect(f.stranger).rawFulfillRandomWords(requestId, [word(1)]))
@@ -248,6 +253,7 @@ describe("EvaluatorStaking security", function () {
     it("after the fallback is scheduled, the late VRF answer is ignored and the block hash decides", async function () {
       const f = await loadFixture(nativePool);
       await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const [, epoch, phaseSince, requestId] = await f.court.drawState();
       const ready = phaseSince + BigInt(COURT_TIMING.randomnessTimeout);
@@ -291,6 +297,7 @@ describe("EvaluatorStaking security", function () {
       const [a, b] = f.evaluators;
       await receiver.setMode(1, ethers.ZeroAddress, "0x"); // Revert
       const { taskId, caseId } = await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const [, , , requestId] = await f.court.drawState();
       await f.coordinator.fulfillRandomWordsWithOverride(requestId, await f.vrfSource.getAddress(), [word(3)]);
@@ -390,6 +397,7 @@ describe("EvaluatorStaking security", function () {
 
       // claimRewards needs stake-token rewards: a case where `z` votes against the others.
       const { caseId } = await openCase({ ...f, court });
+      await waitForStakingTime(court);
       await court.requestRandomness();
       const [, , , requestId] = await court.drawState();
       await f.coordinator.fulfillRandomWordsWithOverride(requestId, await f.vrfSource.getAddress(), [word(4)]);
@@ -443,6 +451,7 @@ describe("EvaluatorStaking security", function () {
       expect(await f.court.weightOf(exact.id)).to.equal(MIN_STAKE / (await f.court.WEIGHT_UNIT()));
       expect(await f.court.totalWeight()).to.equal((OKB(300) + MIN_STAKE) / (await f.court.WEIGHT_UNIT()));
       const { caseId } = await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const [, , , requestId] = await f.court.drawState();
       const source = await f.vrfSource.getAddress();

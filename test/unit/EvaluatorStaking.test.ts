@@ -20,6 +20,7 @@ import {
   revealAll,
   stakeFor,
   vote,
+  waitForStakingTime,
   type CourtFixture,
 } from "../fixtures/court";
 import { DAY } from "../fixtures/escrow";
@@ -64,6 +65,7 @@ async function withCase() {
 /** One case waiting, randomness requested: the Generating phase. */
 async function generating() {
   const f = await withCase();
+  await waitForStakingTime(f.court);
   await f.court.requestRandomness();
   const [, , , requestId] = await f.court.drawState();
   return { ...f, requestId };
@@ -594,6 +596,7 @@ describe("EvaluatorStaking", function () {
       const f = await loadFixture(withCase);
       const { signer, id } = ev(f, 0);
       await f.court.connect(signer).requestUnstake(id, OKB(30));
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       const tx = f.court.connect(signer).cancelUnstake(id);
       await expect(tx).to.emit(f.court, "UnstakeCancelled").withArgs(id, OKB(30));
@@ -653,6 +656,7 @@ describe("EvaluatorStaking", function () {
       const f = await loadFixture(withCase);
       const { signer, id } = ev(f, 0);
       await f.court.connect(signer).requestUnstake(id, OKB(30));
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       await f.court.pause();
       await time.increase(COURT_TIMING.unstakeDelay);
@@ -782,7 +786,10 @@ describe("EvaluatorStaking", function () {
       await expect(tx)
         .to.emit(f.court, "CaseCreated")
         .withArgs(1n, f.operator.address, usdt, usd(3), f.aliceId, f.carolId);
-      await expect(tx).to.emit(f.court, "CaseStatusChanged").withArgs(1n, 0n, CaseStatus.None, CaseStatus.Drawing, 0n);
+      const drawDeadline = BigInt((await (await tx).getBlock())!.timestamp) + (await f.court.DRAW_TIMEOUT());
+      await expect(tx)
+        .to.emit(f.court, "CaseStatusChanged")
+        .withArgs(1n, 0n, CaseStatus.None, CaseStatus.Drawing, drawDeadline);
       const c = await f.court.getCase(1n);
       expect(c.fee).to.equal(usd(3));
       expect(c.clientOwner).to.equal(f.alice.address);
@@ -805,7 +812,10 @@ describe("EvaluatorStaking", function () {
       expect(f.caseId).to.equal(1n);
       expect(c.arbitrable).to.equal(await f.escrow.getAddress());
       expect(c.status).to.equal(CaseStatus.Drawing);
-      expect([c.round, c.appeals, c.deadline, c.markEpoch]).to.deep.equal([0n, 0n, 0n, 0n]);
+      const opened = (await f.court.queryFilter(f.court.filters.CaseCreated(f.caseId)))[0];
+      const drawDeadline = BigInt((await opened.getBlock()).timestamp) + 7n * 86_400n;
+      expect(await f.court.DRAW_TIMEOUT()).to.equal(7n * 86_400n);
+      expect([c.round, c.appeals, c.deadline, c.markEpoch]).to.deep.equal([0n, 0n, drawDeadline, 0n]);
       expect(c.token).to.equal(await f.usdt.getAddress());
       expect(c.fee).to.equal(CASE_FEE);
       expect([c.clientId, c.providerId]).to.deep.equal([f.aliceId, f.bobId]);
@@ -829,6 +839,7 @@ describe("EvaluatorStaking", function () {
   describe("requestRandomness", function () {
     it("starts the Generating phase for the waiting cases", async function () {
       const f = await loadFixture(withCase);
+      await waitForStakingTime(f.court);
       const t = await pin();
       const tx = f.court.connect(f.stranger).requestRandomness();
       await expect(tx).to.emit(f.court, "PhaseChanged").withArgs(Phase.Staking, Phase.Generating, 1n);
@@ -861,12 +872,14 @@ describe("EvaluatorStaking", function () {
 
     it("reverts EvaluatorStakingNoCaseWaiting without a case", async function () {
       const f = await loadFixture(nativeCourt);
+      await waitForStakingTime(f.court);
       await expect(f.court.requestRandomness()).to.be.revertedWithCustomError(f.court, "EvaluatorStakingNoCaseWaiting");
     });
 
     it("reverts EvaluatorStakingEmptyPool when nobody is staked", async function () {
       const f = await loadFixture(unstakedCourt);
       await openCase(f);
+      await waitForStakingTime(f.court);
       await expect(f.court.requestRandomness()).to.be.revertedWithCustomError(f.court, "EvaluatorStakingEmptyPool");
     });
 
@@ -1026,7 +1039,11 @@ describe("EvaluatorStaking", function () {
       expect([pendingCases, casesThisEpoch]).to.deep.equal([1n, 0n]);
       expect((await f.court.getCase(f.caseId)).status).to.equal(CaseStatus.Drawing);
       expect((await f.court.getRound(f.caseId, 0n)).seated).to.equal(1n);
-      // The next epoch seats the rest.
+      // The next epoch seats the rest, once the Staking phase lasted minStakingTime.
+      await expect(f.court.requestRandomness())
+        .to.be.revertedWithCustomError(f.court, "EvaluatorStakingTooEarly")
+        .withArgs(ready + BigInt(COURT_TIMING.minStakingTime));
+      await time.setNextBlockTimestamp(ready + BigInt(COURT_TIMING.minStakingTime));
       await expect(f.court.requestRandomness()).to.emit(f.court, "RandomnessRequested").withArgs(2n, 2n, 1n);
       await f.coordinator.fulfillRandomWords(2n, await f.vrfSource.getAddress());
       await f.court.draw(f.caseId, 100n);
@@ -1253,7 +1270,7 @@ describe("EvaluatorStaking", function () {
   describe("setTiming", function () {
     it("sets the timings (TimingSet), bounds included", async function () {
       const f = await loadFixture(nativeCourt);
-      const low = { unstakeDelay: 3_600, minStakingTime: 0, maxDrawingTime: 3_600, randomnessTimeout: 3_600 };
+      const low = { unstakeDelay: 3_600, minStakingTime: 3_600, maxDrawingTime: 3_600, randomnessTimeout: 3_600 };
       await expect(f.court.setTiming(low)).to.emit(f.court, "TimingSet").withArgs(Object.values(low));
       expect(await f.court.timing()).to.deep.equal(Object.values(low));
       const high = {
@@ -1269,6 +1286,8 @@ describe("EvaluatorStaking", function () {
     const bad: [string, Partial<typeof COURT_TIMING>][] = [
       ["unstakeDelay below 1 hour", { unstakeDelay: 3_599 }],
       ["unstakeDelay above 30 days", { unstakeDelay: 30 * 86_400 + 1 }],
+      ["minStakingTime below 1 hour (0 lets passPhase and requestRandomness share a block)", { minStakingTime: 3_599 }],
+      ["minStakingTime of 0", { minStakingTime: 0 }],
       ["minStakingTime above 7 days", { minStakingTime: 7 * 86_400 + 1 }],
       ["maxDrawingTime below 1 hour", { maxDrawingTime: 3_599 }],
       ["maxDrawingTime above 7 days", { maxDrawingTime: 7 * 86_400 + 1 }],

@@ -17,6 +17,8 @@ import {
   openCase,
   revealAll,
   vote,
+  drawDeadline,
+  waitForStakingTime,
   type CourtFixture,
 } from "../fixtures/court";
 import { Status } from "../fixtures/escrow";
@@ -354,9 +356,12 @@ describe("EvaluatorStaking: voting", function () {
         .to.be.revertedWithCustomError(f.court, "EvaluatorStakingDeadlineNotPassed")
         .withArgs(f.caseId, f.deadline);
       const second = await openCase(f);
+      // A case in Drawing only moves through draw, even past its draw timeout.
+      const drawTimeout = (await f.court.getCase(second.caseId)).deadline;
+      await time.increaseTo(drawTimeout + 1n);
       await expect(f.court.advance(second.caseId))
         .to.be.revertedWithCustomError(f.court, "EvaluatorStakingDeadlineNotPassed")
-        .withArgs(second.caseId, 0n);
+        .withArgs(second.caseId, drawTimeout);
       await expect(f.court.advance(99n))
         .to.be.revertedWithCustomError(f.court, "EvaluatorStakingUnknownCase")
         .withArgs(99n);
@@ -379,7 +384,7 @@ describe("EvaluatorStaking: voting", function () {
       await expect(tx).to.emit(f.court, "RoundAbandoned").withArgs(f.caseId, 0n);
       await expect(tx)
         .to.emit(f.court, "CaseStatusChanged")
-        .withArgs(f.caseId, 1n, CaseStatus.Commit, CaseStatus.Drawing, 0n);
+        .withArgs(f.caseId, 1n, CaseStatus.Commit, CaseStatus.Drawing, await drawDeadline(tx));
       const c = await f.court.getCase(f.caseId);
       expect([c.status, c.round, c.appeals, c.markEpoch]).to.deep.equal([BigInt(CaseStatus.Drawing), 1n, 0n, 1n]);
       const r0 = await f.court.getRound(f.caseId, 0n);
@@ -414,7 +419,7 @@ describe("EvaluatorStaking: voting", function () {
       await expect(tx).to.emit(f.court, "RoundAbandoned").withArgs(f.caseId, 0n);
       await expect(tx)
         .to.emit(f.court, "CaseStatusChanged")
-        .withArgs(f.caseId, 1n, CaseStatus.Reveal, CaseStatus.Drawing, 0n);
+        .withArgs(f.caseId, 1n, CaseStatus.Reveal, CaseStatus.Drawing, await drawDeadline(tx));
       expect((await f.court.getRound(f.caseId, 1n)).fee).to.equal(CASE_FEE);
     });
 
@@ -508,7 +513,7 @@ describe("EvaluatorStaking: voting", function () {
       await expect(tx).to.emit(f.court, "Appealed").withArgs(f.caseId, 1n, f.aliceId, f.alice.address, cost, 7n);
       await expect(tx)
         .to.emit(f.court, "CaseStatusChanged")
-        .withArgs(f.caseId, 1n, CaseStatus.Appeal, CaseStatus.Drawing, 0n);
+        .withArgs(f.caseId, 1n, CaseStatus.Appeal, CaseStatus.Drawing, await drawDeadline(tx));
       await expect(tx).to.changeTokenBalances(f.usdt, [f.alice, f.court], [-cost, cost]);
       const c = await f.court.getCase(f.caseId);
       expect([c.status, c.round, c.appeals, c.markEpoch]).to.deep.equal([BigInt(CaseStatus.Drawing), 1n, 1n, 1n]);
@@ -611,6 +616,7 @@ describe("EvaluatorStaking: voting", function () {
   describe("execute", function () {
     it("reverts EvaluatorStakingWrongPhase outside Staking", async function () {
       const f = await loadFixture(appealed);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       await expect(f.court.execute(f.caseId, 0n, 6n))
         .to.be.revertedWithCustomError(f.court, "EvaluatorStakingWrongPhase")
@@ -665,6 +671,7 @@ describe("EvaluatorStaking: voting", function () {
       const c = f.jurors[2]; // incoherent: P50 against P75
       // c adds stake during a draw epoch: it waits as pending, through the settlement.
       const second = await openCase(f);
+      await waitForStakingTime(f.court);
       await f.court.requestRandomness();
       await f.court.connect(jurorSigner(f, c)).stake(c, OKB(5), { value: OKB(5) });
       await fulfilRandomness2(f);
