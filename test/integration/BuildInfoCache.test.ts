@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import hre from "hardhat";
 import { HardhatArtifactResolver } from "@nomicfoundation/hardhat-ignition/helpers";
@@ -29,7 +30,9 @@ describe("Build-info cache (Ignition's artifact resolver)", function () {
     const unique = fqns.filter((fqn) => fqns.filter((other) => nameOf(other) === nameOf(fqn)).length === 1);
     const byBuild = new Map<string, string[]>();
     for (const fqn of unique) {
-      const id = (await hre.artifacts.getBuildInfoPath(fqn))!;
+      // The artifact's debug file names its build-info file.
+      const dbg = hre.artifacts.formArtifactPathFromFullyQualifiedName(fqn).replace(/\.json$/, ".dbg.json");
+      const id = (JSON.parse(readFileSync(dbg, "utf8")) as { buildInfo: string }).buildInfo;
       byBuild.set(id, [...(byBuild.get(id) ?? []), nameOf(fqn)]);
     }
     const [a, b] = [...byBuild.values()].find((names) => names.length >= 2)!;
