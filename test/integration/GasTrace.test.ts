@@ -32,9 +32,12 @@ describe("Gas trace (scripts/gas-trace.ts)", function () {
     expect(t.root.label).to.equal("USDT.transfer");
     expect(t.root.children).to.deep.equal([]);
     expect(t.root.own).to.equal(t.receiptGas - t.intrinsic);
-    // Two warm balance writes after two cold reads (EIP-2929): 2 x 2,900 and 2 x 2,100.
+    // Two warm balance writes after two cold reads (EIP-2929): 2 x 2,900, and 2 x 2,100 for the
+    // first reads (an unoptimised build, as under coverage, reads again: 100 a warm read).
     expect(t.root.ops.SSTORE).to.deep.equal({ count: 2, gas: 5_800 });
-    expect(t.root.ops.SLOAD).to.deep.equal({ count: 2, gas: 4_200 });
+    const reads = t.root.ops.SLOAD;
+    expect(reads.count).to.be.at.least(2);
+    expect(reads.gas).to.equal(2 * 2_100 + 100 * (reads.count - 2));
   });
 
   it("reports the EIP-3529 refund of a cleared slot (4,800) as the gap to the receipt", async function () {
