@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { MockERC1271Wallet, MockStablecoin } from "../../typechain-types";
+import { PERMIT_TYPES } from "../../tasks/lib/context";
 
 const USDC = (n: number | string) => ethers.parseUnits(String(n), 6);
 const MAGIC_VALUE = "0x1626ba7e";
@@ -174,16 +175,7 @@ describe("Mocks", function () {
         const { stablecoin, alice, bob } = await loadFixture(deployFixture);
         const deadline = BigInt(await time.latest()) + 3600n;
         const value = USDC(250);
-        const types = {
-          Permit: [
-            { name: "owner", type: "address" },
-            { name: "spender", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "nonce", type: "uint256" },
-            { name: "deadline", type: "uint256" },
-          ],
-        };
-        const signature = await alice.signTypedData(await domainOf(stablecoin), types, {
+        const signature = await alice.signTypedData(await domainOf(stablecoin), PERMIT_TYPES, {
           owner: alice.address,
           spender: bob.address,
           value,
