@@ -37,7 +37,8 @@ import { ERC1967Proxy__factory, EvaluatorStaking__factory } from "../../typechai
  *   keep the court out of the Staking phase. It is now at least one hour (setTiming, initializer,
  *   Ignition default).
  * - F3 (known limitation 5): the parties' owners are fixed when the case is created.
- * - F4: the court's ERC-7201 struct lives in JuryLogic, so the upgrades plugin does not validate it.
+ * - F4: the court's ERC-7201 struct lives in JuryLogic, so the upgrades plugin does not validate it
+ *   (test/upgrade/CourtStorageLayout.test.ts checks it against a snapshot).
  */
 
 const BPS = 10_000n;
@@ -498,8 +499,8 @@ describe("EvaluatorStaking liveness: a short round goes on after DRAW_TIMEOUT, t
           if (name === "contracts/court/JuryLogic.sol:JuryLogic") library = ns;
         }
       }
-      // TaskEscrow's own namespace is checked on upgrade; the court's is not (checked by hand
-      // against audits/storage-layouts.md).
+      // TaskEscrow's own namespace is checked on upgrade; the court's is not (the snapshot test
+      // test/upgrade/CourtStorageLayout.test.ts checks it instead).
       expect(escrow).to.include("erc7201:agentmarket.storage.TaskEscrow");
       expect(library).to.include("erc7201:agentmarket.storage.EvaluatorStaking");
       expect(court).to.not.include("erc7201:agentmarket.storage.EvaluatorStaking");
