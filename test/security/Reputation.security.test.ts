@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-toolbox/network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { deployEscrow, Mode, postAccepted, PROTOCOL_FEE_BPS, type EscrowFixture } from "../fixtures/escrow";
 import { deployWithAgents } from "../fixtures/system";
@@ -144,6 +144,39 @@ describe("Reputation security", function () {
       // score = 9,999 x (2 + 2) / (2 + 2 + 2): from 1,000 to 6,666 at no cost.
       expect(await reputation.score(daveId)).to.equal(6_666n);
       expect(await reputation.score(daveId)).to.equal(await expectedScore(reputation, daveId));
+    });
+    it("the same free weight lets a client that cancels after acceptance sink a provider's rating", async function () {
+      const f = await loadFixture(withSybilPair);
+      const { escrow, reputation, usdt, alice, bob, carol, aliceId, bobId } = f;
+      const usdtAddr = await usdt.getAddress();
+
+      // Bob's agent earned an honest 90/100 from carol on a 100 USDT task.
+      const honest = await postAccepted(
+        { ...f, alice: carol, bob },
+        { clientId: f.carolId, providerId: bobId, budget: usd(100), maxBudget: usd(100) },
+      );
+      await escrow.connect(bob).submitWork(honest, ethers.id("deliverable"), "ipfs://deliverable");
+      await escrow.connect(carol).approve(honest);
+      await rate(reputation, carol, bobId, 90n, 0);
+      expect(await reputation.score(bobId)).to.equal(9_000n);
+
+      // A competitor (alice) offers bob 1,000,000 USDT, bob accepts, alice asks to cancel at once and
+      // bob's silence (or agreement) refunds her in full: no fee, no money lost.
+      const id = await postAccepted(f, { budget: usd(1_000_000), maxBudget: usd(1_000_000) });
+      await escrow.connect(alice).closeTask(id);
+      await time.increase((await escrow.getTask(id)).deadline - BigInt(await time.latest()) + 1n);
+      const feesBefore = await escrow.accruedFees(usdtAddr);
+      await escrow.timeout(id); // CancelRequested -> Refunded
+      expect(await usdt.balanceOf(alice.address)).to.equal(usd(1_000_000));
+      expect(await escrow.accruedFees(usdtAddr)).to.equal(feesBefore);
+
+      // Her 0/100 weighs 1,000,000 USDT against carol's 100: R = 0, and the score with it.
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, usd(1_000_000)]);
+      await rate(reputation, alice, bobId, 0n, 0);
+      const mean = (usd(100) * 9_000n) / (usd(100) + usd(1_000_000));
+      expect(mean).to.equal(0n);
+      expect(await reputation.score(bobId)).to.equal(0n);
+      expect(await reputation.score(aliceId)).to.equal(5_000n); // the canceller's record is untouched
     });
   });
 
