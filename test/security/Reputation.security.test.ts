@@ -2,9 +2,17 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployEscrow, Mode, postAccepted, PROTOCOL_FEE_BPS, type EscrowFixture } from "../fixtures/escrow";
+import {
+  DAY,
+  deployEscrow,
+  Mode,
+  postAccepted,
+  PROTOCOL_FEE_BPS,
+  taskParams,
+  type EscrowFixture,
+} from "../fixtures/escrow";
 import { deployWithAgents } from "../fixtures/system";
-import { Outcome, usd } from "../fixtures/helpers";
+import { now, Outcome, usd } from "../fixtures/helpers";
 import type { Reputation } from "../../typechain-types";
 
 // Security review of Reputation (feedback rights, ERC-8004 views, score arithmetic).
@@ -58,29 +66,27 @@ describe("Reputation security", function () {
   }
 
   describe("R1 (documented): a refunded task grants full-price feedback weight for free", function () {
-    it("a fresh agent buys the maximum score at no cost and passes a task's minimum score", async function () {
+    it("a fresh agent buys the maximum score at no cost and passes a task's and an operator's minimum score", async function () {
       const f = await loadFixture(withSybilPair);
       const { escrow, reputation, usdt, carol, dave, stranger, daveId, sybilId } = f;
       const usdtAddr = await usdt.getAddress();
       const price = usd(1_000_000); // dave's whole balance: a flash loan would do as well
 
-      // Carol posts a bidding task open only to providers scoring at least 9,000 bps.
-      await escrow.connect(carol).postTask({
-        clientId: f.carolId,
-        providerId: 0n,
-        mode: Mode.Bidding,
-        token: usdtAddr,
-        budget: usd(100),
-        maxBudget: usd(100),
-        acceptDeadline: BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 86_400n,
-        deliveryDuration: 2n * 86_400n,
-        reviewPeriod: 86_400n,
-        minScoreBps: 9_000n,
-        parentTaskId: 0n,
-        capability: ethers.ZeroHash,
-        specHash: ethers.id("spec"),
-        specURI: "ipfs://spec",
-      });
+      // Carol posts a bidding task open only to providers scoring at least 9,000 bps, and alice's
+      // operator may only pay counterparties scoring at least 9,000 bps.
+      await escrow
+        .connect(carol)
+        .postTask(
+          await taskParams(f, { clientId: f.carolId, providerId: 0n, mode: Mode.Bidding, minScoreBps: 9_000n }),
+        );
+      const terms = { expiry: (await now()) + 30n * DAY, minScoreBps: 9_000, allowListOnly: false };
+      await f.registry.connect(f.alice).setOperator(f.aliceId, f.operator.address, terms);
+      const limit = { perTxCap: usd(100), periodCap: usd(1_000), period: DAY, rolling: true };
+      await f.registry.connect(f.alice).setTokenLimit(f.aliceId, f.operator.address, usdtAddr, limit);
+      const hireDave = async () => escrow.connect(f.operator).postTask(await taskParams(f, { providerId: daveId }));
+      await expect(hireDave())
+        .to.be.revertedWithCustomError(f.registry, "AgentRegistryCounterpartyScoreTooLow")
+        .withArgs(daveId, 5_000n, 9_000n);
       const openTask = await escrow.taskCount();
       expect(await reputation.score(daveId)).to.equal(5_000n); // neutral: never worked
       await expect(escrow.connect(dave).placeBid(openTask, daveId, usd(100), 86_400, ethers.ZeroHash))
@@ -106,6 +112,7 @@ describe("Reputation security", function () {
         escrow,
         "BidPlaced",
       );
+      await expect(hireDave()).to.emit(escrow, "TaskPosted");
 
       // The same weight bought through a completed task would have cost the protocol fee.
       expect((price * PROTOCOL_FEE_BPS) / BPS).to.equal(usd(10_000));
