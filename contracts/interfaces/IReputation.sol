@@ -210,7 +210,10 @@ interface IReputation {
 
     /// @notice Average of the non-revoked feedback from `clientAddresses` (required, non-empty)
     ///         matching the tags (an empty tag matches all), computed in 18 decimals and returned
-    ///         in the most frequent `valueDecimals` of the matches (ERC-8004 v2).
+    ///         in the most frequent `valueDecimals` of the matches (ERC-8004 v2), or in as many
+    ///         fewer decimals as needed to keep `|summaryValue|` within 1e38, the bound of a value
+    ///         (a mean of values in few decimals may not fit many: 1e38 in 0 decimals is 1e56 in
+    ///         18). Every division truncates towards zero.
     function getSummary(
         uint256 agentId,
         address[] calldata clientAddresses,

@@ -280,8 +280,14 @@ contract Reputation is IReputation, ProtocolBase {
         for (uint8 d = 1; d <= MAX_DECIMALS; ++d) {
             if (decimalsSeen[d] > decimalsSeen[summaryValueDecimals]) summaryValueDecimals = d;
         }
-        // |mean| <= 1e38 * 1e18, and scaling down to <= 18 decimals brings it back below 1e38.
-        summaryValue = int128(wadSum / int256(uint256(count)) / int256(10 ** (MAX_DECIMALS - summaryValueDecimals)));
+        // |mean| <= 1e38 * 1e18, so in 0 decimals it is within the values' bound of 1e38, but not
+        // necessarily in more: give up decimals (truncating, as the division does) until it is.
+        int256 mean = wadSum / int256(uint256(count)) / int256(10 ** (MAX_DECIMALS - summaryValueDecimals));
+        while (mean > MAX_ABS_VALUE || mean < -MAX_ABS_VALUE) {
+            mean /= 10;
+            --summaryValueDecimals;
+        }
+        summaryValue = int128(mean);
     }
 
     /// @inheritdoc IReputation
