@@ -103,7 +103,8 @@ interface IAgentRegistry {
     );
     /// @notice An operator was revoked, with every limit and allow-list entry it had.
     event OperatorRevoked(uint256 indexed agentId, address indexed operator);
-    /// @notice An operator's limit for one token was set (a zero `periodCap` forbids the token).
+    /// @notice An operator's limit for one token was set, as stored (a zero `periodCap` forbids
+    ///         the token; `period` is then the period kept).
     event TokenLimitSet(
         uint256 indexed agentId,
         address indexed operator,
@@ -269,11 +270,16 @@ interface IAgentRegistry {
     function setOperator(uint256 agentId, address operator, OperatorTerms calldata terms) external;
 
     /// @notice Sets `operator`'s limit for `token`. A zero `periodCap` forbids the token.
-    ///         Changing caps keeps what was already spent in the current window. Controller only.
+    ///         Changing caps keeps what was already spent in the current window; a new period
+    ///         length starts an empty one. The zero limit keeps the current period length (whatever
+    ///         `period` it is given) and so the window: forbidding a token and allowing it again
+    ///         with the same period gives no fresh cap. Controller only.
     function setTokenLimit(uint256 agentId, address operator, address token, TokenLimit calldata limit) external;
 
     /// @notice Adds or removes counterparty agents on `operator`'s allow-list (at most 32 per
-    ///         call). Controller only.
+    ///         call). Adding counterparty 0 (no agent yet: bidding and auto-match tasks) reverts
+    ///         with {AgentRegistryUnknownAgent}. Ids are not checked otherwise: an id allow-listed
+    ///         before it is registered goes to whoever registers it. Controller only.
     function setCounterparties(
         uint256 agentId,
         address operator,

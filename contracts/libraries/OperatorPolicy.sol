@@ -77,22 +77,21 @@ library OperatorPolicy {
             revert IAgentRegistry.AgentRegistryBadLimit(limit.perTxCap, limit.periodCap, limit.period);
         Operator storage op = _requireActive(p, agentId, epoch, operator);
         Limit storage lim = p.limits[agentId][operator][token];
+        bool current = lim.gen == op.gen;
+        // The zero limit (forbidding the token) keeps the current period length, and with it the
+        // spend window: forbidding and allowing the token again within one period must not give
+        // the operator a fresh cap (security review R1).
+        uint32 period = limit.periodCap == 0 && current ? lim.period : limit.period;
         // A fresh policy, or a new period length, starts with an empty spend window.
-        if (lim.gen != op.gen || lim.period != limit.period) delete p.windows[agentId][operator][token];
-        p.limits[agentId][operator][token] = Limit(
-            limit.perTxCap,
-            limit.periodCap,
-            limit.period,
-            limit.rolling,
-            op.gen
-        );
+        if (!current || lim.period != period) delete p.windows[agentId][operator][token];
+        p.limits[agentId][operator][token] = Limit(limit.perTxCap, limit.periodCap, period, limit.rolling, op.gen);
         emit IAgentRegistry.TokenLimitSet(
             agentId,
             operator,
             token,
             limit.perTxCap,
             limit.periodCap,
-            limit.period,
+            period,
             limit.rolling
         );
     }
@@ -112,6 +111,9 @@ library OperatorPolicy {
         uint24 gen = allowed ? _requireActive(p, agentId, epoch, operator).gen : 0;
         mapping(uint256 => uint24) storage list = p.allowList[agentId][operator];
         for (uint256 i; i < counterpartyIds.length; ++i) {
+            // Counterparty 0 ("no agent yet": bidding and auto-match tasks) is never allowed: it
+            // would let the operator pay whichever provider is chosen later (security review R2).
+            if (allowed && counterpartyIds[i] == 0) revert IAgentRegistry.AgentRegistryUnknownAgent(0);
             list[counterpartyIds[i]] = gen;
             emit IAgentRegistry.CounterpartyAllowed(agentId, operator, counterpartyIds[i], allowed);
         }

@@ -194,6 +194,9 @@ describe("AgentRegistry properties", function () {
       { perTxCap: 100n, periodCap: 300n, period: 3_600, rolling: false },
       { perTxCap: 50n, periodCap: 120n, period: 3_600, rolling: true },
       { perTxCap: 200n, periodCap: 200n, period: 600, rolling: false },
+      // The zero limit forbids the token; it keeps the period length, and so the spend window
+      // (allowing the token again within the period gives no fresh cap: security review R1).
+      { perTxCap: 0n, periodCap: 0n, period: 0, rolling: false },
     ];
 
     interface Model {
@@ -238,7 +241,8 @@ describe("AgentRegistry properties", function () {
           ? [0n, 0n, 0n, false]
           : [current.perTxCap, current.periodCap, BigInt(current.period), current.rolling],
       );
-      const available = active && current !== null ? availableAt(m.spends, current, m.now) : 0n;
+      const available =
+        active && current !== null && current.periodCap > 0n ? availableAt(m.spends, current, m.now) : 0n;
       expect(await r.registry.availableToSpend(AGENT, r.operator.address, r.token), "availableToSpend").to.equal(
         available,
       );
@@ -287,10 +291,17 @@ describe("AgentRegistry properties", function () {
               .withArgs(AGENT, r.operator.address),
           );
         } else {
-          await at(t, () => expect(tx()).to.emit(r.registry, "TokenLimitSet"));
+          const fresh = m.limit === null || m.limit.gen !== m.gen;
+          // The zero limit keeps the current period length.
+          const period = limit.periodCap === 0n && !fresh ? m.limit!.period : limit.period;
+          await at(t, () =>
+            expect(tx())
+              .to.emit(r.registry, "TokenLimitSet")
+              .withArgs(AGENT, r.operator.address, r.token, limit.perTxCap, limit.periodCap, period, limit.rolling),
+          );
           // A fresh policy or a new period length empties the window; other changes keep it.
-          if (m.limit === null || m.limit.gen !== m.gen || m.limit.period !== limit.period) m.spends = [];
-          m.limit = { ...limit, gen: m.gen };
+          if (fresh || m.limit!.period !== period) m.spends = [];
+          m.limit = { ...limit, period, gen: m.gen };
         }
         m.now = t;
         await checkInvariants(m, r);
@@ -348,7 +359,7 @@ describe("AgentRegistry properties", function () {
         let verdict: Verdict | { ok: false; error: string; args: unknown[] };
         if (!activeAt(m, t)) {
           verdict = { ok: false, error: "AgentRegistryNotAuthorized", args: [AGENT, r.operator.address] };
-        } else if (current === null) {
+        } else if (current === null || current.periodCap === 0n) {
           verdict = { ok: false, error: "AgentRegistryTokenNotAllowed", args: [AGENT, r.operator.address, r.token] };
         } else {
           verdict = judge(m.spends, current, t, r.token, this.amount);

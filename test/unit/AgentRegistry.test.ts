@@ -1365,11 +1365,17 @@ describe("AgentRegistry", function () {
     });
 
     it("a zero limit is accepted and forbids the token", async function () {
-      const { registry, alice, operator, reporter, aliceId, usdtAddr } = await loadFixture(operatorFixture);
+      const { registry, alice, operator, reporter, aliceId, usdtAddr, usdgAddr } = await loadFixture(operatorFixture);
       const zero = { perTxCap: 0, periodCap: 0, period: 0, rolling: false };
+      // On a token with a limit it keeps the period length (and the spend window: security test R1)...
       await expect(registry.connect(alice).setTokenLimit(aliceId, operator.address, usdtAddr, zero))
         .to.emit(registry, "TokenLimitSet")
-        .withArgs(aliceId, operator.address, usdtAddr, 0, 0, 0, false);
+        .withArgs(aliceId, operator.address, usdtAddr, 0, 0, DAY, false);
+      expect(await registry.getTokenLimit(aliceId, operator.address, usdtAddr)).to.deep.equal([0n, 0n, DAY, false]);
+      // ...on a token without one it stores what it is given.
+      await expect(registry.connect(alice).setTokenLimit(aliceId, operator.address, usdgAddr, zero))
+        .to.emit(registry, "TokenLimitSet")
+        .withArgs(aliceId, operator.address, usdgAddr, 0, 0, 0, false);
       expect(await registry.availableToSpend(aliceId, operator.address, usdtAddr)).to.equal(0n);
       await expect(registry.connect(reporter).consumeSpend(aliceId, operator.address, usdtAddr, 1n, 0n))
         .to.be.revertedWithCustomError(registry, "AgentRegistryTokenNotAllowed")
@@ -1450,7 +1456,7 @@ describe("AgentRegistry", function () {
       const zero = { perTxCap: 0n, periodCap: 0n, period: 0, rolling: false };
       await expect(registry.connect(alice).setTokenLimit(aliceId, operator.address, usdtAddr, zero))
         .to.emit(registry, "TokenLimitSet")
-        .withArgs(aliceId, operator.address, usdtAddr, 0n, 0n, 0, false);
+        .withArgs(aliceId, operator.address, usdtAddr, 0n, 0n, DAY, false);
       expect((await registry.getTokenLimit(aliceId, operator.address, usdtAddr)).periodCap).to.equal(0n);
     });
 
