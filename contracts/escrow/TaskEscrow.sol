@@ -672,7 +672,8 @@ contract TaskEscrow is ITaskEscrow, ProtocolBase {
         _move(taskId, t, to, 0);
         if (fee != 0) $.fees[token] += fee;
         emit TaskSettled(taskId, toProvider, toClient, fee);
-        $.reputation.recordTask(clientId, providerId, outcome, token, price);
+        // Weighed by the value paid (gross of the fee): a refund, paid back in full, weighs nothing (RP-1).
+        $.reputation.recordTask(clientId, providerId, outcome, token, toProvider + fee);
         toProvider += providerExtra;
         toClient += clientExtra;
         if (toProvider != 0) _pay(token, _wallet(providerId), toProvider);

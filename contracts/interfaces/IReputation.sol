@@ -147,7 +147,10 @@ interface IReputation {
 
     /// @notice Records a task's terminal outcome for both agents and grants each owner one right
     ///         to rate the other. `REPORTER_ROLE` only (TaskEscrow).
-    /// @param amount The task's settled price, in `token` units; the weight of both rights.
+    /// @param amount The value the client paid the provider, in `token` units, gross of the
+    ///        protocol fee: the price, the ruling's share of it, or 0 for a refund. The volume of
+    ///        both agents and the weight of both rights (a refund moves no money, so its ratings
+    ///        weigh nothing: review finding RP-1).
     function recordTask(
         uint256 clientId,
         uint256 providerId,

@@ -80,7 +80,7 @@ library OperatorPolicy {
         bool current = lim.gen == op.gen;
         // The zero limit (forbidding the token) keeps the current period length, and with it the
         // spend window: forbidding and allowing the token again within one period must not give
-        // the operator a fresh cap (security review R1).
+        // the operator a fresh cap (security review AR-1).
         uint32 period = limit.periodCap == 0 && current ? lim.period : limit.period;
         // A fresh policy, or a new period length, starts with an empty spend window.
         if (!current || lim.period != period) delete p.windows[agentId][operator][token];
@@ -112,7 +112,7 @@ library OperatorPolicy {
         mapping(uint256 => uint24) storage list = p.allowList[agentId][operator];
         for (uint256 i; i < counterpartyIds.length; ++i) {
             // Counterparty 0 ("no agent yet": bidding and auto-match tasks) is never allowed: it
-            // would let the operator pay whichever provider is chosen later (security review R2).
+            // would let the operator pay whichever provider is chosen later (security review AR-2).
             if (allowed && counterpartyIds[i] == 0) revert IAgentRegistry.AgentRegistryUnknownAgent(0);
             list[counterpartyIds[i]] = gen;
             emit IAgentRegistry.CounterpartyAllowed(agentId, operator, counterpartyIds[i], allowed);

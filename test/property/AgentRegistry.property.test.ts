@@ -195,7 +195,7 @@ describe("AgentRegistry properties", function () {
       { perTxCap: 50n, periodCap: 120n, period: 3_600, rolling: true },
       { perTxCap: 200n, periodCap: 200n, period: 600, rolling: false },
       // The zero limit forbids the token; it keeps the period length, and so the spend window
-      // (allowing the token again within the period gives no fresh cap: security review R1).
+      // (allowing the token again within the period gives no fresh cap: security review AR-1).
       { perTxCap: 0n, periodCap: 0n, period: 0, rolling: false },
     ];
 

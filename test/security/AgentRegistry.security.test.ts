@@ -36,7 +36,7 @@ const rollingCapFixture = () => spentCapFixture(true);
 // ---------------------------------------------------------------------- tests
 
 describe("AgentRegistry security", function () {
-  describe("R1: forbidding a token with the zero limit and allowing it again in the same period", function () {
+  describe("AR-1: forbidding a token with the zero limit and allowing it again in the same period", function () {
     for (const [mode, fixture] of [
       ["fixed", fixedCapFixture],
       ["rolling", rollingCapFixture],
@@ -122,7 +122,7 @@ describe("AgentRegistry security", function () {
         .withArgs(aliceId, operator.address, usdtAddr, usd(100), 0n);
     });
   });
-  describe("R2: counterparty 0 on an allow-list", function () {
+  describe("AR-2: counterparty 0 on an allow-list", function () {
     /** Alice's operator may only pay allow-listed counterparties (bob's agent). */
     async function allowListFixture() {
       const s = await deployWithAgents();
@@ -154,7 +154,7 @@ describe("AgentRegistry security", function () {
         .withArgs(aliceId, operator.address, 0n, false);
     });
   });
-  describe("R3: allow-lists name agent ids, not owners (known limitation AgentRegistry 10, documented)", function () {
+  describe("AR-3: allow-lists name agent ids, not owners (known limitation AgentRegistry 10, documented)", function () {
     it("an id allow-listed before it exists goes to whoever registers it; a sold agent stays allowed", async function () {
       const { registry, alice, bob, stranger, operator, reporter, aliceId, bobId, usdt } =
         await loadFixture(deployWithAgents);

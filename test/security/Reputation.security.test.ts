@@ -2,15 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-toolbox/network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import {
-  DAY,
-  deployEscrow,
-  Mode,
-  postAccepted,
-  PROTOCOL_FEE_BPS,
-  taskParams,
-  type EscrowFixture,
-} from "../fixtures/escrow";
+import { DAY, deployEscrow, Mode, postAccepted, taskParams, type EscrowFixture } from "../fixtures/escrow";
 import { deployWithAgents } from "../fixtures/system";
 import { now, Outcome, usd } from "../fixtures/helpers";
 import type { Reputation } from "../../typechain-types";
@@ -19,7 +11,6 @@ import type { Reputation } from "../../typechain-types";
 // Each block is one finding: a regression test when it was fixed, or a test pinning the current
 // behaviour when it was documented as a known limitation instead (audits/known-limitations.md).
 
-const BPS = 10_000n;
 const MAX_ABS_VALUE = 10n ** 38n;
 
 /** Feedback with only the rating set (no tags, endpoint, URI or hash). */
@@ -37,7 +28,7 @@ async function expectedScore(reputation: Reputation, agentId: bigint) {
 }
 
 describe("Reputation security", function () {
-  // ------------------------------------------------------------------ R1 (documented)
+  // ------------------------------------------------------------------ RP-1 (fixed)
 
   /**
    * deployEscrow, plus a sybil of dave's: the stranger signer, a different address, registers
@@ -49,7 +40,7 @@ describe("Reputation security", function () {
     return { ...f, sybilId: 5n };
   }
 
-  /** `client` hires `provider` directly at `price`, asks to cancel, and `provider`'s owner refunds. */
+  /** `client` hires `provider` directly at `price`, asks to cancel, and `provider`'s owner refunds (that transaction). */
   async function refundedTask(
     f: EscrowFixture,
     client: { signer: HardhatEthersSigner; id: bigint },
@@ -61,12 +52,11 @@ describe("Reputation security", function () {
       { clientId: client.id, providerId: provider.id, budget: price, maxBudget: price },
     );
     await f.escrow.connect(client.signer).closeTask(id); // Accepted -> CancelRequested
-    await f.escrow.connect(provider.signer).agreeRefund(id); // -> Refunded, price back to the client
-    return id;
+    return f.escrow.connect(provider.signer).agreeRefund(id); // -> Refunded, price back to the client
   }
 
-  describe("R1 (documented): a refunded task grants full-price feedback weight for free", function () {
-    it("a fresh agent buys the maximum score at no cost and passes a task's and an operator's minimum score", async function () {
+  describe("RP-1 (fixed): a refunded task grants rights that weigh nothing", function () {
+    it("a fresh agent cannot buy a score with a refunded task: it still fails a task's and an operator's minimum", async function () {
       const f = await loadFixture(withSybilPair);
       const { escrow, reputation, usdt, carol, dave, stranger, daveId, sybilId } = f;
       const usdtAddr = await usdt.getAddress();
@@ -84,44 +74,39 @@ describe("Reputation security", function () {
       const limit = { perTxCap: usd(100), periodCap: usd(1_000), period: DAY, rolling: true };
       await f.registry.connect(f.alice).setTokenLimit(f.aliceId, f.operator.address, usdtAddr, limit);
       const hireDave = async () => escrow.connect(f.operator).postTask(await taskParams(f, { providerId: daveId }));
-      await expect(hireDave())
-        .to.be.revertedWithCustomError(f.registry, "AgentRegistryCounterpartyScoreTooLow")
-        .withArgs(daveId, 5_000n, 9_000n);
       const openTask = await escrow.taskCount();
       expect(await reputation.score(daveId)).to.equal(5_000n); // neutral: never worked
+
+      // Dave hires his sybil for 1,000,000 USDT; the sybil agrees to refund at once: no money moves.
+      const before = await usdt.balanceOf(dave.address);
+      const feesBefore = await escrow.accruedFees(usdtAddr);
+      const refund = await refundedTask(f, { signer: dave, id: daveId }, { signer: stranger, id: sybilId }, price);
+      expect(await usdt.balanceOf(dave.address)).to.equal(before);
+      expect(await escrow.accruedFees(usdtAddr)).to.equal(feesBefore);
+
+      // Recorded with the value paid, 0: both owners get their right, weighing nothing, and no volume.
+      await expect(refund)
+        .to.emit(reputation, "TaskRecorded")
+        .withArgs(daveId, sybilId, Outcome.Refunded, usdtAddr, 0n, false);
+      expect(await reputation.feedbackRights(daveId, stranger.address)).to.deep.equal([1n, 0n]);
+      expect(await reputation.feedbackRights(sybilId, dave.address)).to.deep.equal([1n, 0n]);
+      expect(await reputation.getVolume(daveId, usdtAddr)).to.equal(0n);
+
+      // The sybil's 100/100 weighs nothing: dave's agent stays neutral and is still refused.
+      await rate(reputation, stranger, daveId, 100n, 0);
+      expect((await reputation.getRecord(daveId)).ratingWeight).to.equal(0n);
+      expect(await reputation.score(daveId)).to.equal(5_000n);
       await expect(escrow.connect(dave).placeBid(openTask, daveId, usd(100), 86_400, ethers.ZeroHash))
         .to.be.revertedWithCustomError(escrow, "TaskEscrowScoreTooLow")
         .withArgs(daveId, 5_000n, 9_000n);
-
-      // Dave hires his sybil for 1,000,000 USDT; the sybil agrees to refund at once.
-      const before = await usdt.balanceOf(dave.address);
-      const feesBefore = await escrow.accruedFees(usdtAddr);
-      await refundedTask(f, { signer: dave, id: daveId }, { signer: stranger, id: sybilId }, price);
-      expect(await usdt.balanceOf(dave.address)).to.equal(before); // every unit came back
-      expect(await escrow.accruedFees(usdtAddr)).to.equal(feesBefore); // no protocol fee on a refund
-
-      // Yet both owners hold a right weighing the full price, and the volume counts it.
-      expect(await reputation.feedbackRights(daveId, stranger.address)).to.deep.equal([1n, price]);
-      expect(await reputation.feedbackRights(sybilId, dave.address)).to.deep.equal([1n, price]);
-      expect(await reputation.getVolume(daveId, usdtAddr)).to.equal(price);
-
-      // The sybil rates dave's agent 100/100: as a client, a refund costs it nothing in the score.
-      await rate(reputation, stranger, daveId, 100n, 0);
-      expect(await reputation.score(daveId)).to.equal(10_000n);
-      await expect(escrow.connect(dave).placeBid(openTask, daveId, usd(100), 86_400, ethers.ZeroHash)).to.emit(
-        escrow,
-        "BidPlaced",
-      );
-      await expect(hireDave()).to.emit(escrow, "TaskPosted");
-
-      // The same weight bought through a completed task would have cost the protocol fee.
-      expect((price * PROTOCOL_FEE_BPS) / BPS).to.equal(usd(10_000));
+      await expect(hireDave())
+        .to.be.revertedWithCustomError(f.registry, "AgentRegistryCounterpartyScoreTooLow")
+        .withArgs(daveId, 5_000n, 9_000n);
     });
 
-    it("a sybil client outweighs a provider's real ratings for free (the refund only adds N + 2)", async function () {
+    it("a sybil client's rating after a refund does not move a provider's rating mean", async function () {
       const f = await loadFixture(withSybilPair);
       const { escrow, reputation, usdt, carol, dave, stranger, daveId, sybilId } = f;
-      const usdtAddr = await usdt.getAddress();
 
       // An honest client (carol) paid dave's agent 100 USDT for a completed task and rated it 10/100.
       const honest = await postAccepted(
@@ -133,29 +118,23 @@ describe("Reputation security", function () {
       await rate(reputation, carol, daveId, 10n, 0);
       expect(await reputation.score(daveId)).to.equal(1_000n); // R = 1,000; P = 2, N = 0
 
-      // Dave's sybil hires dave's agent for 1,000,000 USDT, cancels, dave refunds: no money moves.
+      // Dave's sybil hires dave's agent for 1,000,000 USDT, cancels, dave refunds, the sybil rates 100/100.
       await usdt.mint(stranger.address, usd(1_000_000));
       await usdt.connect(stranger).approve(await escrow.getAddress(), ethers.MaxUint256);
-      const feesBefore = await escrow.accruedFees(usdtAddr);
       await refundedTask(f, { signer: stranger, id: sybilId }, { signer: dave, id: daveId }, usd(1_000_000));
-      expect(await usdt.balanceOf(stranger.address)).to.equal(usd(1_000_000));
-      expect(await escrow.accruedFees(usdtAddr)).to.equal(feesBefore);
-
-      // The refunded "client" rates 100/100 with the full price as weight.
       await rate(reputation, stranger, daveId, 100n, 0);
+
+      // R stays carol's 1,000 (weight 100 USDT); the refund counts against dave: 1,000 x 4 / 6.
       const record = await reputation.getRecord(daveId);
       expect(record.tasksRefunded).to.equal(1n);
-      expect(record.ratingWeight).to.equal(usd(100) + usd(1_000_000));
-      const mean = (usd(100) * 1_000n + usd(1_000_000) * 10_000n) / (usd(100) + usd(1_000_000));
-      expect(mean).to.equal(9_999n);
-      // score = 9,999 x (2 + 2) / (2 + 2 + 2): from 1,000 to 6,666 at no cost.
-      expect(await reputation.score(daveId)).to.equal(6_666n);
+      expect(record.ratingWeight).to.equal(usd(100));
+      expect(await reputation.score(daveId)).to.equal(666n);
       expect(await reputation.score(daveId)).to.equal(await expectedScore(reputation, daveId));
     });
-    it("the same free weight lets a client that cancels after acceptance sink a provider's rating", async function () {
+
+    it("a client that cancels after acceptance cannot sink a provider's rating mean with its rating", async function () {
       const f = await loadFixture(withSybilPair);
       const { escrow, reputation, usdt, alice, bob, carol, aliceId, bobId } = f;
-      const usdtAddr = await usdt.getAddress();
 
       // Bob's agent earned an honest 90/100 from carol on a 100 USDT task.
       const honest = await postAccepted(
@@ -168,28 +147,27 @@ describe("Reputation security", function () {
       expect(await reputation.score(bobId)).to.equal(9_000n);
 
       // A competitor (alice) offers bob 1,000,000 USDT, bob accepts, alice asks to cancel at once and
-      // bob's silence (or agreement) refunds her in full: no fee, no money lost.
+      // bob stays silent: she is refunded in full.
       const id = await postAccepted(f, { budget: usd(1_000_000), maxBudget: usd(1_000_000) });
       await escrow.connect(alice).closeTask(id);
       await time.increase((await escrow.getTask(id)).deadline - BigInt(await time.latest()) + 1n);
-      const feesBefore = await escrow.accruedFees(usdtAddr);
       await escrow.timeout(id); // CancelRequested -> Refunded
       expect(await usdt.balanceOf(alice.address)).to.equal(usd(1_000_000));
-      expect(await escrow.accruedFees(usdtAddr)).to.equal(feesBefore);
 
-      // Her 0/100 weighs 1,000,000 USDT against carol's 100: R = 0, and the score with it.
-      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, usd(1_000_000)]);
+      // Her 0/100 weighs nothing: R stays 9,000. What remains is the refund in bob's counters (P = 2,
+      // N = 2: 9,000 x 4 / 6), which bob could have avoided by delivering or disputing in the window.
+      expect(await reputation.feedbackRights(bobId, alice.address)).to.deep.equal([1n, 0n]);
       await rate(reputation, alice, bobId, 0n, 0);
-      const mean = (usd(100) * 9_000n) / (usd(100) + usd(1_000_000));
-      expect(mean).to.equal(0n);
-      expect(await reputation.score(bobId)).to.equal(0n);
+      expect((await reputation.getRecord(bobId)).ratingWeight).to.equal(usd(100));
+      expect(await reputation.score(bobId)).to.equal(6_000n);
+      expect(await reputation.score(bobId)).to.equal(await expectedScore(reputation, bobId));
       expect(await reputation.score(aliceId)).to.equal(5_000n); // the canceller's record is untouched
     });
   });
 
-  // ------------------------------------------------------------------ R2 (fixed)
+  // ------------------------------------------------------------------ RP-2 (fixed)
 
-  describe("R2 (fixed): getSummary keeps a mean that does not fit the most frequent decimals", function () {
+  describe("RP-2 (fixed): getSummary keeps a mean that does not fit the most frequent decimals", function () {
     /** Alice holds one right on bob (#2), carol two. */
     async function withThreeRights() {
       const s = await deployWithAgents();

@@ -1367,7 +1367,7 @@ describe("AgentRegistry", function () {
     it("a zero limit is accepted and forbids the token", async function () {
       const { registry, alice, operator, reporter, aliceId, usdtAddr, usdgAddr } = await loadFixture(operatorFixture);
       const zero = { perTxCap: 0, periodCap: 0, period: 0, rolling: false };
-      // On a token with a limit it keeps the period length (and the spend window: security test R1)...
+      // On a token with a limit it keeps the period length (and the spend window: security test AR-1)...
       await expect(registry.connect(alice).setTokenLimit(aliceId, operator.address, usdtAddr, zero))
         .to.emit(registry, "TokenLimitSet")
         .withArgs(aliceId, operator.address, usdtAddr, 0, 0, DAY, false);

@@ -594,12 +594,13 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, PRICE, 0n);
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), 0n, false);
       expect(await f.escrow.accruedFees(await f.usdt.getAddress())).to.equal(0n);
       expect(await statusOf(f, id)).to.equal(Status.Refunded);
       expect(await countersOf(f, f.bobId)).to.deep.equal({ ...NO_COUNTERS, tasksRefunded: 1n });
-      expect(await f.reputation.feedbackRights(f.bobId, f.alice.address)).to.deep.equal([1n, PRICE]);
-      expect(await f.reputation.feedbackRights(f.aliceId, f.bob.address)).to.deep.equal([1n, PRICE]);
+      // One right each, weighing the value paid: nothing (review finding RP-1).
+      expect(await f.reputation.feedbackRights(f.bobId, f.alice.address)).to.deep.equal([1n, 0n]);
+      expect(await f.reputation.feedbackRights(f.aliceId, f.bob.address)).to.deep.equal([1n, 0n]);
     });
 
     it("refunds the client in full in answer to a cancellation request", async function () {
@@ -611,7 +612,7 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, PRICE, 0n);
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), 0n, false);
     });
 
     it("refunds the wallet the client agent has at payment time", async function () {
@@ -847,7 +848,7 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, PRICE, 0n);
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), 0n, false);
       expect(await countersOf(f, f.bobId)).to.deep.equal({ ...NO_COUNTERS, tasksRefunded: 1n });
     });
 
@@ -861,7 +862,7 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, PRICE, 0n);
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), 0n, false);
     });
 
     it("completes a delivery the client left unreviewed: provider paid minus the fee, AutoCompleted", async function () {
@@ -897,7 +898,7 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, 0n, PRICE, 0n);
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.Refunded, await f.usdt.getAddress(), 0n, false);
     });
 
     it("resolves a dispute the client never paid for: provider paid in full minus the fee, deposit back", async function () {
@@ -943,7 +944,7 @@ describe("TaskEscrow settlement", function () {
       await expect(tx).not.to.emit(f.escrow, "Ruling");
       await expect(tx)
         .to.emit(f.reputation, "TaskRecorded")
-        .withArgs(f.aliceId, f.bobId, Outcome.DisputeSplit, await f.usdt.getAddress(), PRICE, false);
+        .withArgs(f.aliceId, f.bobId, Outcome.DisputeSplit, await f.usdt.getAddress(), toProvider + fee, false);
       expect(await f.escrow.accruedFees(await f.usdt.getAddress())).to.equal(fee);
       expect(await f.usdt.balanceOf(await f.escrow.getAddress())).to.equal(fee);
     });
@@ -1446,7 +1447,7 @@ describe("TaskEscrow settlement", function () {
           await expect(tx).to.emit(f.escrow, "TaskSettled").withArgs(id, toProvider, toClient, fee);
           await expect(tx)
             .to.emit(f.reputation, "TaskRecorded")
-            .withArgs(f.aliceId, f.bobId, outcome, await f.usdt.getAddress(), price, false);
+            .withArgs(f.aliceId, f.bobId, outcome, await f.usdt.getAddress(), toProvider + fee, false);
           expect(await statusOf(f, id)).to.equal(Status.Resolved);
           expect(await f.escrow.accruedFees(await f.usdt.getAddress())).to.equal(fee);
           // The escrow keeps exactly the fee: nothing lost, nothing stuck.
@@ -1491,7 +1492,11 @@ describe("TaskEscrow settlement", function () {
         disputesSplit: 1n,
         tasksAsClient: 3n,
       });
-      expect(await f.reputation.feedbackRights(f.bobId, f.alice.address)).to.deep.equal([3n, 3n * PRICE]);
+      // Weighed by the value paid (review finding RP-1): 100% + 0% + 75% of the price.
+      expect(await f.reputation.feedbackRights(f.bobId, f.alice.address)).to.deep.equal([
+        3n,
+        PRICE + (PRICE * 3n) / 4n,
+      ]);
     });
 
     it("pays the wallets both agents have at ruling time", async function () {
